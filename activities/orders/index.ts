@@ -1,0 +1,51 @@
+import type { RecordOrderEventInput, RecordOrderInput } from '../../contracts/orders';
+import type { OrdersDb } from './db';
+
+export interface OrdersDeps {
+  db: OrdersDb;
+}
+
+/**
+ * The orders service's own writes: the order, and its append-only event log. An event and the
+ * status it moves the order to commit together; the event's unique key makes a retry a no-op.
+ */
+export function createOrderActivities({ db }: OrdersDeps) {
+  return {
+    async recordOrderPlaced({ orderId, customerId, requestHash, items, shippingAddress, idempotencyKey }: RecordOrderInput): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const created = await tx.order.createMany({
+          data: [{ id: orderId, customerId, requestHash, status: 'PENDING', shippingAddress: { ...shippingAddress } }],
+          skipDuplicates: true,
+        });
+        if (created.count === 0) return;
+        await tx.orderItem.createMany({ data: items.map(({ sku, quantity }) => ({ orderId, sku, quantity })) });
+        await tx.orderEvent.create({
+          data: { orderId, type: 'OrderPlaced', idempotencyKey, data: { items: items.map((i) => ({ ...i })) } },
+        });
+      });
+    },
+
+    async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing }: RecordOrderEventInput): Promise<void> {
+      await db.$transaction(async (tx) => {
+        const inserted = await tx.orderEvent.createMany({
+          data: [{ orderId, type, idempotencyKey, data: { ...data } as object }],
+          skipDuplicates: true,
+        });
+        if (inserted.count === 0) return;
+        await tx.order.update({
+          where: { id: orderId },
+          data: {
+            status,
+            ...(failureReason ? { failureReason } : {}),
+            ...(pricing ? { totalAmount: pricing.total, currency: pricing.currency } : {}),
+          },
+        });
+        for (const line of pricing?.lines ?? []) {
+          await tx.orderItem.update({ where: { orderId_sku: { orderId, sku: line.sku } }, data: { unitPrice: line.unitPrice } });
+        }
+      });
+    },
+  };
+}
+
+export type OrderActivities = ReturnType<typeof createOrderActivities>;

@@ -1,0 +1,178 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../contracts/errors';
+import type {
+  Authorisation,
+  AuthorisePaymentInput,
+  Capture,
+  PaymentRef,
+  PaymentReversal,
+  PaymentStatus,
+} from '../../contracts/payments';
+import type { PaymentsDb } from './db';
+import type { AuthoriseResponse, PaymentProvider } from './provider';
+
+export interface PaymentsDeps {
+  db: PaymentsDb;
+  provider: PaymentProvider;
+}
+
+type OperationKind = 'AUTHORISE' | 'CAPTURE' | 'VOID' | 'REFUND';
+
+/**
+ * Payment activities. The provider is called with a key derived from the payment ID (itself the
+ * workflow ID + step), so a retried call is answered from the provider's memory; the local row
+ * moves between statuses with a conditional update, so a retried write changes nothing.
+ */
+export function createPaymentActivities({ db, provider }: PaymentsDeps) {
+  const operationKey = (paymentId: string, kind: OperationKind) => `${paymentId}:${kind.toLowerCase()}`;
+
+  /** Moves a payment from one status to the next and records the provider operation, atomically. */
+  async function settle(
+    paymentId: string,
+    from: PaymentStatus,
+    data: { status: PaymentStatus; authorisationId?: string; capturedAmount?: number; refundedAmount?: number; declineReason?: string },
+    operation: { kind: OperationKind; amount: number; providerRef?: string; outcome: string },
+  ): Promise<boolean> {
+    return db.$transaction(async (tx) => {
+      const moved = await tx.payment.updateMany({ where: { id: paymentId, status: from }, data });
+      await tx.paymentOperation.createMany({
+        data: [{ idempotencyKey: operationKey(paymentId, operation.kind), paymentId, ...operation }],
+        skipDuplicates: true,
+      });
+      return moved.count === 1;
+    });
+  }
+
+  async function voidAt(paymentId: string, authorisationId: string, from: PaymentStatus, amount: number): Promise<void> {
+    await provider.void({ idempotencyKey: operationKey(paymentId, 'VOID'), authorisationId });
+    await settle(paymentId, from, { status: 'VOIDED', authorisationId }, { kind: 'VOID', amount, providerRef: authorisationId, outcome: 'voided' });
+  }
+
+  const declined = (reason: string | null) =>
+    ApplicationFailure.create({ type: ErrorType.PaymentDeclined, message: `payment declined: ${reason ?? 'unknown'}`, nonRetryable: true });
+
+  const alreadyCompensated = (paymentId: string, status: string) =>
+    ApplicationFailure.create({
+      type: ErrorType.AlreadyCompensated,
+      message: `payment ${paymentId} is ${status}`,
+      nonRetryable: true,
+    });
+
+  return {
+    async authorisePayment({ paymentId, orderId, amount, currency, token }: AuthorisePaymentInput): Promise<Authorisation> {
+      await db.payment.createMany({
+        data: [{ id: paymentId, orderId, status: 'PENDING' satisfies PaymentStatus, amount, currency }],
+        skipDuplicates: true,
+      });
+      const payment = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
+      const status = payment.status as PaymentStatus;
+      if ((status === 'AUTHORISED' || status === 'CAPTURED') && payment.authorisationId) {
+        return { paymentId, authorisationId: payment.authorisationId, amount: payment.amount, currency: payment.currency };
+      }
+      if (status === 'DECLINED') throw declined(payment.declineReason);
+      if (status !== 'PENDING') throw alreadyCompensated(paymentId, status);
+
+      const answer = await provider.authorise({ idempotencyKey: operationKey(paymentId, 'AUTHORISE'), amount, currency, token });
+      if (answer.outcome === 'declined') {
+        await settle(paymentId, 'PENDING', { status: 'DECLINED', declineReason: answer.reason }, { kind: 'AUTHORISE', amount, outcome: answer.reason });
+        throw declined(answer.reason);
+      }
+      const { authorisationId } = answer;
+      const moved = await settle(paymentId, 'PENDING', { status: 'AUTHORISED', authorisationId }, {
+        kind: 'AUTHORISE',
+        amount,
+        providerRef: authorisationId,
+        outcome: 'approved',
+      });
+      if (!moved) {
+        const now = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
+        if (now.status === 'VOIDED') {
+          // Compensation ran while this attempt was at the provider: undo what it just did.
+          await voidAt(paymentId, authorisationId, 'VOIDED', amount);
+          throw alreadyCompensated(paymentId, now.status);
+        }
+      }
+      return { paymentId, authorisationId, amount, currency };
+    },
+
+    async capturePayment({ paymentId }: PaymentRef): Promise<Capture> {
+      const payment = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
+      const key = operationKey(paymentId, 'CAPTURE');
+      if (payment.status === 'CAPTURED') {
+        const op = await db.paymentOperation.findUnique({ where: { idempotencyKey: key } });
+        return { paymentId, captureId: op?.providerRef ?? '', amount: payment.capturedAmount };
+      }
+      if (payment.status !== 'AUTHORISED' || !payment.authorisationId) throw alreadyCompensated(paymentId, payment.status);
+      const { captureId } = await provider.capture({ idempotencyKey: key, authorisationId: payment.authorisationId, amount: payment.amount });
+      await settle(paymentId, 'AUTHORISED', { status: 'CAPTURED', capturedAmount: payment.amount }, {
+        kind: 'CAPTURE',
+        amount: payment.amount,
+        providerRef: captureId,
+        outcome: 'captured',
+      });
+      return { paymentId, captureId, amount: payment.amount };
+    },
+
+    /** Compensation for authorisePayment. Voiding a payment that was never made leaves a VOIDED marker. */
+    async voidPayment({ paymentId, orderId }: PaymentRef): Promise<PaymentReversal> {
+      const marker = await db.payment.createMany({
+        data: [{ id: paymentId, orderId, status: 'VOIDED' satisfies PaymentStatus, amount: 0, currency: '' }],
+        skipDuplicates: true,
+      });
+      if (marker.count === 1) return { paymentId, action: 'NONE', amount: 0 };
+      const payment = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
+      if (payment.status === 'AUTHORISED' && payment.authorisationId) {
+        await voidAt(paymentId, payment.authorisationId, 'AUTHORISED', payment.amount);
+        return { paymentId, action: 'VOIDED', amount: payment.amount };
+      }
+      if (payment.status === 'PENDING') {
+        // The authorisation's answer was lost: ask the provider what it did with the key.
+        const answer = await provider.lookup<AuthoriseResponse>(operationKey(paymentId, 'AUTHORISE'));
+        if (answer?.outcome === 'approved') {
+          await voidAt(paymentId, answer.authorisationId, 'PENDING', payment.amount);
+          return { paymentId, action: 'VOIDED', amount: payment.amount };
+        }
+        await db.payment.updateMany({ where: { id: paymentId, status: 'PENDING' }, data: { status: 'VOIDED' } });
+      }
+      return { paymentId, action: 'NONE', amount: 0 };
+    },
+
+    /** Compensation for capturePayment: refunds what was captured, and nothing if nothing was. */
+    async refundPayment({ paymentId }: PaymentRef): Promise<PaymentReversal> {
+      const payment = await db.payment.findUnique({ where: { id: paymentId } });
+      if (!payment?.authorisationId) return { paymentId, action: 'NONE', amount: 0 };
+      let captured = payment.status === 'CAPTURED' ? payment.capturedAmount : 0;
+      if (payment.status === 'AUTHORISED') {
+        // A capture whose answer was lost may still have happened at the provider.
+        const capture = await provider.lookup<{ captureId: string }>(operationKey(paymentId, 'CAPTURE'));
+        if (!capture) return { paymentId, action: 'NONE', amount: 0 };
+        await settle(paymentId, 'AUTHORISED', { status: 'CAPTURED', capturedAmount: payment.amount }, {
+          kind: 'CAPTURE',
+          amount: payment.amount,
+          providerRef: capture.captureId,
+          outcome: 'captured',
+        });
+        captured = payment.amount;
+      }
+      if (captured === 0) return { paymentId, action: 'NONE', amount: 0 };
+      const { refundId } = await provider.refund({
+        idempotencyKey: operationKey(paymentId, 'REFUND'),
+        authorisationId: payment.authorisationId,
+        amount: captured,
+      });
+      await settle(paymentId, 'CAPTURED', { status: 'REFUNDED', refundedAmount: captured }, {
+        kind: 'REFUND',
+        amount: captured,
+        providerRef: refundId,
+        outcome: 'refunded',
+      });
+      return { paymentId, action: 'REFUNDED', amount: captured };
+    },
+
+    async checkPaymentsHealth(): Promise<void> {
+      await db.$queryRaw`SELECT 1`;
+    },
+  };
+}
+
+export type PaymentActivities = ReturnType<typeof createPaymentActivities>;

@@ -1,0 +1,89 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../../contracts/errors';
+import type { CreateShipmentInput, Shipment, ShipmentCancellation, ShipmentRef, ShipmentStatus } from '../../contracts/shipping';
+import type { ShippingDb } from './db';
+import type { BookingResponse, Carrier } from './carrier';
+
+export interface ShippingDeps {
+  db: ShippingDb;
+  carrier: Carrier;
+}
+
+/** Shipping activities, idempotent on the shipment ID (the workflow ID + step). */
+export function createShippingActivities({ db, carrier }: ShippingDeps) {
+  const bookingKey = (shipmentId: string) => `${shipmentId}:book`;
+  const cancelKey = (shipmentId: string) => `${shipmentId}:cancel`;
+
+  const refused = (reason: string) =>
+    ApplicationFailure.create({ type: ErrorType.ShippingUnavailable, message: `carrier refused: ${reason}`, nonRetryable: true });
+
+  async function cancelAtCarrier(shipmentId: string, carrierRef: string, from: ShipmentStatus): Promise<void> {
+    await carrier.cancel({ idempotencyKey: cancelKey(shipmentId), carrierRef });
+    await db.shipment.updateMany({ where: { id: shipmentId, status: from }, data: { status: 'CANCELLED', carrierRef } });
+  }
+
+  return {
+    async createShipment({ shipmentId, orderId, address, items }: CreateShipmentInput): Promise<Shipment> {
+      await db.shipment.createMany({
+        data: [{ id: shipmentId, orderId, status: 'PENDING' satisfies ShipmentStatus, country: address.country, address: { ...address } }],
+        skipDuplicates: true,
+      });
+      const shipment = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
+      if (shipment.status === 'REFUSED') throw refused(`no service to ${shipment.country}`);
+      if (shipment.carrierRef && shipment.trackingNumber && shipment.status !== 'CANCELLED') {
+        return { shipmentId, carrierRef: shipment.carrierRef, trackingNumber: shipment.trackingNumber };
+      }
+      if (shipment.status !== 'PENDING') {
+        throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} is ${shipment.status}`, nonRetryable: true });
+      }
+      const parcels = items.reduce((n, i) => n + i.quantity, 0);
+      const answer = await carrier.book({ idempotencyKey: bookingKey(shipmentId), address, parcels });
+      if (answer.outcome === 'refused') {
+        await db.shipment.updateMany({ where: { id: shipmentId, status: 'PENDING' }, data: { status: 'REFUSED' } });
+        throw refused(answer.reason);
+      }
+      const { carrierRef, trackingNumber } = answer;
+      const moved = await db.shipment.updateMany({
+        where: { id: shipmentId, status: 'PENDING' },
+        data: { status: 'CREATED', carrierRef, trackingNumber },
+      });
+      if (moved.count === 0) {
+        // Compensation ran while this attempt was at the carrier: cancel what it just booked.
+        await cancelAtCarrier(shipmentId, carrierRef, 'CANCELLED');
+        throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} was cancelled`, nonRetryable: true });
+      }
+      return { shipmentId, carrierRef, trackingNumber };
+    },
+
+    /** Compensation for createShipment. Cancelling a shipment never booked leaves a CANCELLED marker. */
+    async cancelShipment({ shipmentId, orderId }: ShipmentRef): Promise<ShipmentCancellation> {
+      const marker = await db.shipment.createMany({
+        data: [{ id: shipmentId, orderId, status: 'CANCELLED' satisfies ShipmentStatus, country: '', address: {} }],
+        skipDuplicates: true,
+      });
+      if (marker.count === 1) return { shipmentId, cancelled: false };
+      const shipment = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
+      const status = shipment.status as ShipmentStatus;
+      if ((status === 'CREATED' || status === 'PICKED_UP') && shipment.carrierRef) {
+        await cancelAtCarrier(shipmentId, shipment.carrierRef, status);
+        return { shipmentId, cancelled: true };
+      }
+      if (status === 'PENDING') {
+        // The booking's answer was lost: ask the carrier what it did with the key.
+        const answer = await carrier.lookup<BookingResponse>(bookingKey(shipmentId));
+        if (answer?.outcome === 'booked') {
+          await cancelAtCarrier(shipmentId, answer.carrierRef, 'PENDING');
+          return { shipmentId, cancelled: true };
+        }
+        await db.shipment.updateMany({ where: { id: shipmentId, status: 'PENDING' }, data: { status: 'CANCELLED' } });
+      }
+      return { shipmentId, cancelled: false };
+    },
+
+    async checkShippingHealth(): Promise<void> {
+      await db.$queryRaw`SELECT 1`;
+    },
+  };
+}
+
+export type ShippingActivities = ReturnType<typeof createShippingActivities>;

@@ -1,0 +1,62 @@
+import type pg from 'pg';
+import { deterministicId, lookupByKey, onceByKey } from '../../lib/sandbox';
+import { SERVED_COUNTRIES, type BookingResponse, type Carrier, type PickupEvent } from './carrier';
+
+const SYSTEM = 'carrier';
+
+export interface SimulatedCarrierOptions {
+  /** how long after booking the carrier picks a parcel up */
+  pickupDelayMs: number;
+}
+
+/** A deterministic carrier whose ledger lives in the sandbox database. */
+export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs }: SimulatedCarrierOptions): Carrier {
+  return {
+    book: ({ idempotencyKey, address }) =>
+      onceByKey<BookingResponse>(pool, SYSTEM, idempotencyKey, async (client) => {
+        if (!(SERVED_COUNTRIES as readonly string[]).includes(address.country)) {
+          return { kind: 'book', response: { outcome: 'refused', reason: `no service to ${address.country}` } };
+        }
+        const carrierRef = deterministicId('shp', idempotencyKey);
+        const trackingNumber = `TRK${carrierRef.slice(4, 16).toUpperCase()}`;
+        await client.query(
+          `INSERT INTO sim_shipments (ref, country, status, pickup_at) VALUES ($1, $2, 'BOOKED', now() + make_interval(secs => $3))`,
+          [carrierRef, address.country, pickupDelayMs / 1000],
+        );
+        return { kind: 'book', subject: carrierRef, response: { outcome: 'booked', carrierRef, trackingNumber } };
+      }),
+
+    cancel: ({ idempotencyKey, carrierRef }) =>
+      onceByKey(pool, SYSTEM, idempotencyKey, async (client) => {
+        const changed = await client.query(`UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1 AND status = 'BOOKED'`, [carrierRef]);
+        return { kind: 'cancel', subject: carrierRef, response: { cancelled: (changed.rowCount ?? 0) > 0 } };
+      }),
+
+    lookup: (idempotencyKey) => lookupByKey(pool, idempotencyKey),
+
+    async deliverDuePickups(deliver: (event: PickupEvent) => Promise<void>, limit: number): Promise<number> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        // SKIP LOCKED lets every shipping process poll at once without handing out an event twice.
+        const due = await client.query<{ ref: string; pickup_at: Date }>(
+          `SELECT ref, pickup_at FROM sim_shipments
+            WHERE status = 'BOOKED' AND pickup_notified_at IS NULL AND pickup_at <= now()
+            ORDER BY pickup_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [limit],
+        );
+        for (const row of due.rows) {
+          await deliver({ carrierRef: row.ref, pickedUpAt: row.pickup_at.toISOString() });
+          await client.query(`UPDATE sim_shipments SET pickup_notified_at = now(), status = 'PICKED_UP' WHERE ref = $1`, [row.ref]);
+        }
+        await client.query('COMMIT');
+        return due.rows.length;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+  };
+}

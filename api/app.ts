@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Request, type Response } from 'express';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import type { OrdersDb } from '../activities/orders/db';
+import {
+  ORDERS_TASK_QUEUE,
+  cancelOrderUpdate,
+  getOrderStateQuery,
+  healthWorkflowId,
+  isTerminal,
+  orderWorkflowId,
+  type Compensation,
+  type OrderState,
+  type OrderStep,
+  type PlaceOrderInput,
+  type ServiceHealth,
+} from '../contracts/orders';
+import type { Logger } from '../lib/logger';
+import type { orderWorkflow } from '../workflows/orders';
+import type { platformHealthWorkflow } from '../workflows/health';
+import { createCatalogue, type Catalogue } from './catalogue';
+import { HttpError, errorHandler, validationFailed } from './errors';
+import {
+  cancelOrderSchema,
+  fieldErrors,
+  idempotencyKeySchema,
+  orderIdFromKey,
+  orderIdSchema,
+  placeOrderSchema,
+  requestHash,
+  type FieldError,
+} from './schemas';
+
+export interface AppDeps {
+  client: Client;
+  db: OrdersDb;
+  log: Logger;
+  /** how long the carrier has to confirm pickup, passed to each new order */
+  pickupTimeout?: string;
+  catalogueTtlMs?: number;
+  catalogue?: Catalogue;
+}
+
+const FORWARD_STEPS: readonly string[] = [
+  'OrderPlaced',
+  'StockReserved',
+  'PaymentAuthorised',
+  'ShipmentCreated',
+  'PickupConfirmed',
+  'PaymentCaptured',
+  'OrderCompleted',
+] satisfies OrderStep[];
+
+/** The storefront's REST API: validates at the edge, starts or signals order workflows, reads. */
+export function createApp({ client, db, log, pickupTimeout, catalogueTtlMs = 5_000, catalogue: given }: AppDeps) {
+  const catalogue = given ?? createCatalogue(client, catalogueTtlMs);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
+    req.headers['x-request-id'] = requestId;
+    res.setHeader('X-Request-Id', requestId);
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ requestId, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    next();
+  });
+  app.use(express.json({ limit: '64kb' }));
+
+  app.get('/products', async (_req, res) => {
+    res.json(await catalogue.list());
+  });
+
+  app.post('/orders', async (req, res) => {
+    const key = idempotencyKeySchema.safeParse(req.header('Idempotency-Key'));
+    const body = placeOrderSchema.safeParse(req.body ?? {});
+    const problems: FieldError[] = [
+      ...(key.success ? [] : fieldErrors(key.error, ['headers', 'idempotency-key'])),
+      ...(body.success ? [] : fieldErrors(body.error, ['body'])),
+    ];
+    if (body.success) {
+      const unknown = new Set(await catalogue.unknownSkus(body.data.items.map((i) => i.sku)));
+      body.data.items.forEach((item, index) => {
+        if (unknown.has(item.sku)) problems.push({ field: `body.items.${index}.sku`, message: `unknown SKU ${item.sku}` });
+      });
+    }
+    if (problems.length > 0 || !key.success || !body.success) throw validationFailed(problems);
+
+    const orderId = orderIdFromKey(key.data);
+    const hash = requestHash(body.data);
+    const location = `/orders/${orderId}`;
+    const accepted = (status: string, replayed: boolean) => {
+      res.status(202).location(location).setHeader('Idempotent-Replayed', String(replayed));
+      res.json({ orderId, status });
+    };
+
+    // The order may outlive its workflow's retention in Temporal; its row does not.
+    const recorded = await db.order.findUnique({ where: { id: orderId }, select: { requestHash: true, status: true } });
+    if (recorded) {
+      assertSameRequest(recorded.requestHash, hash);
+      return accepted(recorded.status, true);
+    }
+
+    const input: PlaceOrderInput = { orderId, ...body.data, requestHash: hash, ...(pickupTimeout ? { pickupTimeout } : {}) };
+    const workflowId = orderWorkflowId(orderId);
+    try {
+      await client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+        taskQueue: ORDERS_TASK_QUEUE,
+        workflowId,
+        args: [input],
+        // One workflow per order, ever: a repeat of the key can never start a second one.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        memo: { requestHash: hash, customerId: body.data.customerId },
+      });
+      log.info({ orderId, workflowId, customerId: body.data.customerId }, 'order accepted');
+      return accepted('PENDING', false);
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+    const handle = client.workflow.getHandle(workflowId);
+    const described = await handle.describe();
+    assertSameRequest(described.memo?.requestHash, hash);
+    const state = await handle.query(getOrderStateQuery).catch(() => undefined);
+    return accepted(state?.status ?? 'PENDING', true);
+  });
+
+  app.get('/orders/:id', async (req, res) => {
+    const orderId = parseOrderId(req);
+    const order = await db.order.findUnique({
+      where: { id: orderId },
+      include: { items: { orderBy: { sku: 'asc' } }, events: { orderBy: { id: 'asc' } } },
+    });
+    const events = (order?.events ?? []).map((e) => ({ type: e.type, at: e.createdAt.toISOString(), data: e.data }));
+    if (order && isTerminal(order.status)) {
+      const compensations = order.events
+        .filter((e) => e.type === 'CompensationRan')
+        .map((e) => (e.data as { compensation: Compensation }).compensation);
+      return res.json({
+        orderId,
+        customerId: order.customerId,
+        status: order.status,
+        items: order.items.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice })),
+        total: order.totalAmount,
+        currency: order.currency,
+        steps: order.events.map((e) => e.type).filter((t) => FORWARD_STEPS.includes(t)),
+        compensations,
+        ...(order.failureReason ? { failureReason: order.failureReason } : {}),
+        events,
+      });
+    }
+    let state: OrderState;
+    try {
+      state = await client.workflow.getHandle(orderWorkflowId(orderId)).query(getOrderStateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new HttpError(404, 'not_found', `no order ${orderId}`);
+      throw err;
+    }
+    res.json({ ...state, total: state.total ?? null, currency: state.currency ?? null, events });
+  });
+
+  app.post('/orders/:id/cancel', async (req, res) => {
+    const orderId = parseOrderId(req);
+    const body = cancelOrderSchema.safeParse(req.body ?? {});
+    if (!body.success) throw validationFailed(fieldErrors(body.error, ['body']));
+    try {
+      const result = await client.workflow
+        .getHandle(orderWorkflowId(orderId))
+        .executeUpdate(cancelOrderUpdate, { args: [{ ...(body.data.reason ? { reason: body.data.reason } : {}) }] });
+      log.info({ orderId, from: result.status }, 'cancellation accepted');
+      res.status(202).json({ orderId, status: 'CANCELLING', previousStatus: result.status });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new HttpError(409, 'not_cancellable', err.cause?.message ?? 'the order can no longer be cancelled');
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        const order = await db.order.findUnique({ where: { id: orderId }, select: { status: true } });
+        if (order) throw new HttpError(409, 'not_cancellable', `order ${orderId} is ${order.status} and can no longer be cancelled`);
+        throw new HttpError(404, 'not_found', `no order ${orderId}`);
+      }
+      throw err;
+    }
+  });
+
+  app.get('/healthz', async (_req, res) => {
+    const [temporal, ordersDb, services] = await Promise.allSettled([
+      client.workflowService.getSystemInfo({}),
+      db.$queryRaw`SELECT 1`,
+      client.workflow.execute<typeof platformHealthWorkflow>('platformHealthWorkflow', {
+        taskQueue: ORDERS_TASK_QUEUE,
+        workflowId: healthWorkflowId(randomUUID()),
+        workflowExecutionTimeout: '5s',
+      }),
+    ]);
+    const checks: ServiceHealth[] = [
+      { service: 'temporal', ...settled(temporal) },
+      { service: 'orders', ...settled(ordersDb) },
+      ...(services.status === 'fulfilled'
+        ? services.value
+        : ['inventory', 'payments', 'shipping'].map((service) => ({ service, ...settled(services) }))),
+    ];
+    const ok = checks.every((c) => c.ok);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'unavailable', checks });
+  });
+
+  app.use((_req: Request, _res: Response) => {
+    throw new HttpError(404, 'not_found', 'no such route');
+  });
+  app.use(errorHandler(log));
+  return app;
+}
+
+function assertSameRequest(recordedHash: unknown, hash: string): void {
+  if (recordedHash !== hash) {
+    throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request');
+  }
+}
+
+function parseOrderId(req: Request): string {
+  const parsed = orderIdSchema.safeParse(req.params.id);
+  if (!parsed.success) throw new HttpError(404, 'not_found', `no order ${String(req.params.id)}`);
+  return parsed.data;
+}
+
+function settled(result: PromiseSettledResult<unknown>): { ok: boolean; error?: string } {
+  if (result.status === 'fulfilled') return { ok: true };
+  const err = result.reason as Error;
+  return { ok: false, error: err?.message ?? String(err) };
+}

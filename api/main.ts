@@ -1,0 +1,45 @@
+import { Client, Connection } from '@temporalio/client';
+import { z } from 'zod';
+import { createOrdersDb } from '../activities/orders/db';
+import { localDatabaseUrl, logLevel, parseEnv, poolSize, temporalEnv } from '../lib/config';
+import { createPool } from '../lib/db';
+import { createLogger } from '../lib/logger';
+import { createApp } from './app';
+
+const log = createLogger('api');
+
+async function main() {
+  const config = parseEnv(
+    z.object({
+      ...temporalEnv,
+      PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+      HOST: z.string().default('127.0.0.1'),
+      LOG_LEVEL: logLevel,
+      ORDERS_DATABASE_URL: z.string().url().default(localDatabaseUrl('orders')),
+      API_DB_POOL_MAX: poolSize(5),
+      PICKUP_TIMEOUT: z.string().regex(/^\d+(ms|s|m|h|d)$/).default('48h'),
+    }),
+  );
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api');
+  const db = createOrdersDb(pool);
+  const app = createApp({ client, db, log, pickupTimeout: config.PICKUP_TIMEOUT });
+  const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, 'api listening'));
+
+  const shutdown = async () => {
+    log.info('api stopping');
+    server.close();
+    await db.$disconnect();
+    await pool.end();
+    await connection.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((err) => {
+  log.fatal({ err }, 'api failed to start');
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+/**
+ * Failure type names shared by activities (which throw them) and workflows (which classify them).
+ * Business refusals are non-retryable: retrying a declined card or an empty shelf cannot help.
+ */
+export const ErrorType = {
+  OutOfStock: 'OutOfStock',
+  UnknownProduct: 'UnknownProduct',
+  MixedCurrency: 'MixedCurrency',
+  PaymentDeclined: 'PaymentDeclined',
+  ShippingUnavailable: 'ShippingUnavailable',
+  PickupTimeout: 'PickupTimeout',
+  OrderCancelled: 'OrderCancelled',
+  OrderNotCancellable: 'OrderNotCancellable',
+  /** A forward step found its compensation had already run (a zombie retry after a timeout). */
+  AlreadyCompensated: 'AlreadyCompensated',
+} as const;
+export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** Why an order ended FAILED, as shown to storefronts and operators. */
+export const FailureReason = {
+  OUT_OF_STOCK: 'OUT_OF_STOCK',
+  UNKNOWN_PRODUCT: 'UNKNOWN_PRODUCT',
+  PAYMENT_DECLINED: 'PAYMENT_DECLINED',
+  SHIPPING_UNAVAILABLE: 'SHIPPING_UNAVAILABLE',
+  SHIPPING_TIMEOUT: 'SHIPPING_TIMEOUT',
+  INVENTORY_UNAVAILABLE: 'INVENTORY_UNAVAILABLE',
+  PAYMENTS_UNAVAILABLE: 'PAYMENTS_UNAVAILABLE',
+  SHIPPING_SERVICE_UNAVAILABLE: 'SHIPPING_SERVICE_UNAVAILABLE',
+  INTERNAL_ERROR: 'INTERNAL_ERROR',
+} as const;
+export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
+
+/** The business refusals an activity can raise, each mapped to the reason the order fails with. */
+export const failureReasonByErrorType: Partial<Record<string, FailureReason>> = {
+  [ErrorType.OutOfStock]: FailureReason.OUT_OF_STOCK,
+  [ErrorType.UnknownProduct]: FailureReason.UNKNOWN_PRODUCT,
+  [ErrorType.MixedCurrency]: FailureReason.UNKNOWN_PRODUCT,
+  [ErrorType.PaymentDeclined]: FailureReason.PAYMENT_DECLINED,
+  [ErrorType.ShippingUnavailable]: FailureReason.SHIPPING_UNAVAILABLE,
+  [ErrorType.PickupTimeout]: FailureReason.SHIPPING_TIMEOUT,
+};

@@ -1,0 +1,128 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { OrderLine, Product, ReservedLine } from './inventory';
+import type { ShippingAddress } from './shipping';
+import type { FailureReason } from './errors';
+
+/** The orders service's contract: task queue, workflow IDs, messages and the order's shapes. */
+export const ORDERS_TASK_QUEUE = 'orders';
+
+const ORDER_WORKFLOW_PREFIX = 'order-';
+export const orderWorkflowId = (orderId: string): string => `${ORDER_WORKFLOW_PREFIX}${orderId}`;
+export const catalogueWorkflowId = (requestId: string): string => `catalogue-${requestId}`;
+export const healthWorkflowId = (requestId: string): string => `health-${requestId}`;
+
+/** Idempotency key of one side effect of one order: never time or randomness. */
+export const stepKey = (workflowId: string, step: string): string => `${workflowId}:${step}`;
+
+export type OrderStatus =
+  | 'PENDING'
+  | 'RESERVING_STOCK'
+  | 'AUTHORISING_PAYMENT'
+  | 'CREATING_SHIPMENT'
+  | 'AWAITING_PICKUP'
+  | 'CAPTURING_PAYMENT'
+  | 'COMPLETING'
+  | 'COMPENSATING'
+  | 'COMPLETED'
+  | 'FAILED'
+  | 'CANCELLED';
+
+export const TERMINAL_STATUSES: readonly OrderStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+export const isTerminal = (status: string): boolean => (TERMINAL_STATUSES as readonly string[]).includes(status);
+
+/** Forward steps, named as the events that record them. */
+export type OrderStep =
+  | 'OrderPlaced'
+  | 'StockReserved'
+  | 'PaymentAuthorised'
+  | 'ShipmentCreated'
+  | 'PickupConfirmed'
+  | 'PaymentCaptured'
+  | 'OrderCompleted';
+
+export type Compensation = 'StockReleased' | 'PaymentVoided' | 'PaymentRefunded' | 'ShipmentCancelled';
+
+export type OrderEventType = OrderStep | 'CompensationRan' | 'OrderFailed' | 'OrderCancelled';
+
+export interface PlaceOrderInput {
+  orderId: string;
+  customerId: string;
+  items: OrderLine[];
+  payment: { token: string };
+  shippingAddress: ShippingAddress;
+  /** sha-256 of the placing request, kept with the order to refuse a reused key with another body */
+  requestHash: string;
+  /** how long the carrier has to confirm pickup before the order fails (default 48 hours) */
+  pickupTimeout?: string;
+}
+
+export interface OrderLineView extends OrderLine {
+  unitPrice?: number;
+}
+
+export interface OrderState {
+  orderId: string;
+  customerId: string;
+  status: OrderStatus;
+  items: OrderLineView[];
+  total?: number;
+  currency?: string;
+  steps: OrderStep[];
+  compensations: Compensation[];
+  failureReason?: FailureReason;
+  cancellationReason?: string;
+}
+
+export interface OrderResult {
+  orderId: string;
+  status: Extract<OrderStatus, 'COMPLETED' | 'FAILED' | 'CANCELLED'>;
+  failureReason?: FailureReason;
+  compensations: Compensation[];
+}
+
+export interface RecordOrderInput {
+  orderId: string;
+  customerId: string;
+  requestHash: string;
+  items: OrderLine[];
+  shippingAddress: ShippingAddress;
+  idempotencyKey: string;
+}
+
+export interface RecordOrderEventInput {
+  orderId: string;
+  type: OrderEventType;
+  idempotencyKey: string;
+  /** the order's status once this event is recorded */
+  status: OrderStatus;
+  data?: Record<string, unknown>;
+  failureReason?: FailureReason;
+  /** set by StockReserved: the prices the order is charged at */
+  pricing?: { lines: ReservedLine[]; total: number; currency: string };
+}
+
+export interface CancelOrderRequest {
+  reason?: string;
+}
+
+export interface CancelOrderResult {
+  orderId: string;
+  status: OrderStatus;
+}
+
+export interface PickupConfirmation {
+  carrierRef: string;
+  pickedUpAt: string;
+}
+
+export interface ServiceHealth {
+  service: string;
+  ok: boolean;
+  error?: string;
+}
+
+export const getOrderStateQuery = defineQuery<OrderState>('getOrderState');
+export const cancelOrderUpdate = defineUpdate<CancelOrderResult, [CancelOrderRequest]>('cancelOrder');
+export const confirmPickupSignal = defineSignal<[PickupConfirmation]>('confirmPickup');
+
+export type { Product };

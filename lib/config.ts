@@ -1,0 +1,30 @@
+import { z } from 'zod';
+
+/**
+ * Parses process.env once, at start, and fails with a message that names each bad variable.
+ * Every process has its own schema built from these pieces; defaults serve the local setup.
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new Error(`invalid configuration:\n${problems}`);
+  }
+  return parsed.data;
+}
+
+export const LOCAL_PG_PORT = 54329;
+export const LOCAL_TEMPORAL_ADDRESS = '127.0.0.1:7233';
+
+export const localDatabaseUrl = (database: string, port = LOCAL_PG_PORT): string =>
+  `postgresql://postgres:postgres@127.0.0.1:${port}/${database}`;
+
+export const temporalEnv = {
+  TEMPORAL_ADDRESS: z.string().min(1).default(LOCAL_TEMPORAL_ADDRESS),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+};
+
+/** A pool size: bounded on purpose, because every process opening unbounded pools once took the database down. */
+export const poolSize = (fallback: number) => z.coerce.number().int().min(1).max(50).default(fallback);
+
+export const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info');

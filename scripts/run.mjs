@@ -1,0 +1,58 @@
+// The entry point of `npm start` and `npm test`. Plain JavaScript with no dependencies, because
+// on a fresh clone it runs before anything is installed: it installs what is missing, generates
+// the Prisma clients, then hands over to the TypeScript entry point.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+function run(cmd, args, env = {}) {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+const digest = (files) =>
+  createHash('sha256')
+    .update(files.map((f) => (existsSync(join(root, f)) ? readFileSync(join(root, f)) : '')).join('\0'))
+    .digest('hex');
+
+// npm packages: installed when missing or when package.json / the lock file changed.
+const depsStamp = join(root, 'node_modules', '.order-platform-deps');
+const depsDigest = digest(['package.json', 'package-lock.json']);
+if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== depsDigest) {
+  console.log('[setup] installing npm packages');
+  run(npm, [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
+  writeFileSync(depsStamp, depsDigest);
+}
+
+// Prisma clients: `prisma generate` reads the schema engine's path but never runs it, so any
+// existing file will do; the engine itself is a download this machine may not be able to make.
+const services = ['orders', 'inventory', 'payments', 'shipping'];
+for (const service of services) {
+  const schema = `prisma/${service}/schema.prisma`;
+  const stamp = join(root, 'prisma', service, 'generated', '.schema-digest');
+  const want = digest([schema, 'package-lock.json']);
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) continue;
+  run(join(root, 'node_modules', '.bin', 'prisma'), ['generate', '--schema', schema], {
+    PRISMA_SCHEMA_ENGINE_BINARY: process.env.PRISMA_SCHEMA_ENGINE_BINARY ?? process.execPath,
+    PRISMA_HIDE_UPDATE_MESSAGE: '1',
+  });
+  writeFileSync(stamp, want);
+}
+
+const [command, ...rest] = process.argv.slice(2);
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+if (command === 'start') {
+  run(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'start.ts'), ...rest]);
+} else if (command === 'test') {
+  run(bin('vitest'), ['run', ...rest]);
+} else if (command === 'setup') {
+  // nothing more: installing and generating is all `setup` means
+} else {
+  console.error(`usage: node scripts/run.mjs start|test|setup`);
+  process.exit(2);
+}

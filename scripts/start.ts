@@ -1,0 +1,111 @@
+import { join } from 'node:path';
+import { z } from 'zod';
+import { LOCAL_PG_PORT, parseEnv } from '../lib/config';
+import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
+import { DATA_DIR } from '../lib/infra/paths';
+import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type PoolCounts } from '../lib/infra/platform';
+import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../lib/infra/postgres';
+import { startTemporalDevServer, waitForTemporal, type RunningTemporal } from '../lib/infra/temporal';
+import { ensureTemporalTools } from '../lib/infra/tools';
+
+/**
+ * `npm start`: everything the platform needs, on this machine, with no set-up step. Servers
+ * named by TEMPORAL_ADDRESS or the *_DATABASE_URL variables are used instead of starting our own.
+ */
+const count = z.coerce.number().int().min(0).max(32).default(1);
+const config = parseEnv(
+  z.object({
+    PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    TEMPORAL_ADDRESS: z.string().optional(),
+    TEMPORAL_PORT: z.coerce.number().int().default(7233),
+    TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+    PG_PORT: z.coerce.number().int().default(LOCAL_PG_PORT),
+    ORDERS_WORKERS: count,
+    INVENTORY_WORKERS: count,
+    PAYMENTS_WORKERS: count,
+    SHIPPING_WORKERS: count,
+  }),
+);
+
+const say = (msg: string) => console.log(`[start] ${msg}`);
+const started = Date.now();
+
+async function main() {
+  let postgres: RunningPostgres | undefined;
+  let temporal: RunningTemporal | undefined;
+  let platform: Awaited<ReturnType<typeof launchPlatform>> | undefined;
+
+  const shutdown = async (code: number) => {
+    say('stopping…');
+    await platform?.stop();
+    await temporal?.stop();
+    await postgres?.stop();
+    say('stopped');
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+
+  try {
+    const tools = await ensureTemporalTools(say);
+
+    const given = Object.fromEntries(DATABASES.map((db) => [db, process.env[databaseUrlVar(db)]])) as Record<DatabaseName, string | undefined>;
+    const missing = DATABASES.filter((db) => !given[db]);
+    if (missing.length > 0) {
+      postgres = await startEmbeddedPostgres({ dataDir: join(DATA_DIR, 'postgres'), port: config.PG_PORT, log: say });
+      say(`postgres on 127.0.0.1:${config.PG_PORT} (data in .data/postgres)`);
+    }
+    const urls = Object.fromEntries(DATABASES.map((db) => [db, given[db] ?? postgresUrl(config.PG_PORT, db)])) as Record<DatabaseName, string>;
+    await prepareDatabases(urls, postgres ? { adminUrl: postgres.url('postgres') } : undefined);
+    say('databases migrated and seeded');
+
+    let temporalAddress = config.TEMPORAL_ADDRESS;
+    if (temporalAddress) {
+      await waitForTemporal(temporalAddress);
+    } else {
+      temporal = await startTemporalDevServer({
+        cli: tools.cli,
+        port: config.TEMPORAL_PORT,
+        uiPort: config.TEMPORAL_UI_PORT,
+        dbFile: join(DATA_DIR, 'temporal', 'dev.db'),
+        log: say,
+      });
+      temporalAddress = temporal.address;
+    }
+
+    const bundle = await buildWorkflowBundle();
+    const counts = Object.fromEntries(POOLS.map((p) => [p, config[`${p.toUpperCase()}_WORKERS` as keyof typeof config]])) as PoolCounts;
+    platform = await launchPlatform({
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: temporalAddress,
+        WORKFLOW_BUNDLE_PATH: bundle,
+        ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
+      },
+      counts,
+      apiPort: config.PORT,
+      restart: true,
+      log: say,
+    });
+    await waitForHttp(`${platform.apiUrl}/healthz`);
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    say(`ready in ${seconds}s`);
+    console.log(
+      [
+        '',
+        `  API          ${platform.apiUrl}   (try: curl ${platform.apiUrl}/products)`,
+        `  Temporal UI  ${temporal?.uiUrl ?? '(your Temporal server)'}`,
+        `  Temporal     ${temporalAddress}`,
+        `  Pools        ${POOLS.map((p) => `${p}×${counts[p]}`).join('  ')}`,
+        '',
+        '  Ctrl-C stops everything.',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    console.error('[start] failed:', err);
+    await shutdown(1);
+  }
+}
+
+void main();

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { createInventoryActivities } from '../activities/inventory';
+import { createInventoryDb } from '../activities/inventory/db';
+import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
+import { localDatabaseUrl, poolSize } from '../lib/config';
+import { createPool } from '../lib/db';
+import { runPool, workerEnv } from './run';
+
+await runPool({
+  service: 'inventory',
+  taskQueue: INVENTORY_TASK_QUEUE,
+  env: workerEnv.extend({
+    INVENTORY_DATABASE_URL: z.string().url().default(localDatabaseUrl('inventory')),
+    INVENTORY_DB_POOL_MAX: poolSize(5),
+  }),
+  async build(config) {
+    const pool = createPool(config.INVENTORY_DATABASE_URL, config.INVENTORY_DB_POOL_MAX, 'inventory-worker');
+    const db = createInventoryDb(pool);
+    return {
+      activities: createInventoryActivities({ db }),
+      close: async () => {
+        await db.$disconnect();
+        await pool.end();
+      },
+    };
+  },
+});

@@ -1,0 +1,275 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { InventoryActivities } from '../activities/inventory';
+import type { OrderActivities } from '../activities/orders';
+import type { PaymentActivities } from '../activities/payments';
+import type { ShippingActivities } from '../activities/shipping';
+import { ErrorType, FailureReason, failureReasonByErrorType } from '../contracts/errors';
+import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
+import {
+  ORDERS_TASK_QUEUE,
+  cancelOrderUpdate,
+  confirmPickupSignal,
+  getOrderStateQuery,
+  isTerminal,
+  stepKey,
+  type Compensation,
+  type OrderEventType,
+  type OrderResult,
+  type OrderState,
+  type OrderStatus,
+  type OrderStep,
+  type PickupConfirmation,
+  type PlaceOrderInput,
+  type RecordOrderEventInput,
+} from '../contracts/orders';
+import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
+import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
+
+export const DEFAULT_PICKUP_TIMEOUT = '48h';
+
+const BUSINESS_FAILURES = Object.values(ErrorType);
+
+/**
+ * A forward step calls another service. It retries infrastructure failures with backoff, but
+ * gives up after five minutes so an order cannot hang on a pool that is down: it then fails
+ * and compensates instead.
+ */
+const forwardStep = (taskQueue: string): ActivityOptions => ({
+  taskQueue,
+  startToCloseTimeout: '15s', // one call to a database and a provider; longer means a stuck connection
+  scheduleToCloseTimeout: '5m',
+  retry: { initialInterval: '250ms', backoffCoefficient: 2, maximumInterval: '20s', nonRetryableErrorTypes: BUSINESS_FAILURES },
+});
+
+/** A compensation must finish, however long the other service is away: it retries without a limit. */
+const compensationStep = (taskQueue: string): ActivityOptions => ({
+  taskQueue,
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+const orders = proxyActivities<OrderActivities>({
+  taskQueue: ORDERS_TASK_QUEUE,
+  startToCloseTimeout: '10s', // a single write to the orders database
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' }, // the audit trail never drops an event
+});
+const inventory = proxyActivities<InventoryActivities>(forwardStep(INVENTORY_TASK_QUEUE));
+const payments = proxyActivities<PaymentActivities>(forwardStep(PAYMENTS_TASK_QUEUE));
+const shipping = proxyActivities<ShippingActivities>(forwardStep(SHIPPING_TASK_QUEUE));
+const undoInventory = proxyActivities<InventoryActivities>(compensationStep(INVENTORY_TASK_QUEUE));
+const undoPayments = proxyActivities<PaymentActivities>(compensationStep(PAYMENTS_TASK_QUEUE));
+const undoShipping = proxyActivities<ShippingActivities>(compensationStep(SHIPPING_TASK_QUEUE));
+
+const unavailableReason: Record<string, FailureReason> = {
+  [INVENTORY_TASK_QUEUE]: FailureReason.INVENTORY_UNAVAILABLE,
+  [PAYMENTS_TASK_QUEUE]: FailureReason.PAYMENTS_UNAVAILABLE,
+  [SHIPPING_TASK_QUEUE]: FailureReason.SHIPPING_SERVICE_UNAVAILABLE,
+};
+
+type EventDetails = Pick<RecordOrderEventInput, 'data' | 'pricing'>;
+
+interface Undo {
+  name: Compensation;
+  run: () => Promise<boolean>;
+}
+
+/**
+ * The order saga: record → reserve stock → authorise payment → create shipment → wait for the
+ * carrier's pickup → capture payment → complete. Each undo is registered before the step it
+ * undoes (the step may have acted even if its answer was lost) and the undos run in reverse.
+ */
+export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult> {
+  const { workflowId } = workflowInfo();
+  const key = (step: string) => stepKey(workflowId, step);
+  const { orderId } = input;
+  const state: OrderState = {
+    orderId,
+    customerId: input.customerId,
+    status: 'PENDING',
+    items: input.items.map(({ sku, quantity }) => ({ sku, quantity })),
+    steps: [],
+    compensations: [],
+  };
+  const undos: Undo[] = [];
+  let pickup: PickupConfirmation | undefined;
+
+  setHandler(getOrderStateQuery, () => state);
+  setHandler(confirmPickupSignal, (confirmation) => {
+    pickup ??= confirmation;
+  });
+  setHandler(
+    cancelOrderUpdate,
+    ({ reason }) => {
+      state.cancellationReason = reason ?? 'cancelled by customer';
+      log.info('cancellation requested', { orderId, reason: state.cancellationReason });
+      return { orderId, status: state.status };
+    },
+    {
+      validator: (_request) => {
+        if (isTerminal(state.status) || state.status === 'COMPENSATING' || state.status === 'COMPLETING') {
+          throw ApplicationFailure.create({
+            type: ErrorType.OrderNotCancellable,
+            message: `order ${orderId} is ${state.status} and can no longer be cancelled`,
+            nonRetryable: true,
+          });
+        }
+      },
+    },
+  );
+
+  const record = (type: OrderEventType, extra: EventDetails & { suffix?: string; failureReason?: FailureReason } = {}) =>
+    orders.recordOrderEvent({
+      orderId,
+      type,
+      idempotencyKey: key(extra.suffix ? `${type}:${extra.suffix}` : type),
+      status: state.status,
+      data: extra.data,
+      failureReason: extra.failureReason,
+      pricing: extra.pricing,
+    });
+
+  /** Runs one forward step, unless the customer asked to cancel before it began. */
+  async function step<T>(status: OrderStatus, name: OrderStep, run: () => Promise<T>, details?: (r: T) => EventDetails): Promise<T> {
+    throwIfCancelRequested();
+    state.status = status;
+    const result = await run();
+    state.steps.push(name);
+    await record(name, details?.(result));
+    return result;
+  }
+
+  function throwIfCancelRequested(): void {
+    if (state.cancellationReason !== undefined) {
+      throw ApplicationFailure.create({ type: ErrorType.OrderCancelled, message: state.cancellationReason, nonRetryable: true });
+    }
+  }
+
+  try {
+    await orders.recordOrderPlaced({
+      orderId,
+      customerId: input.customerId,
+      requestHash: input.requestHash,
+      items: input.items,
+      shippingAddress: input.shippingAddress,
+      idempotencyKey: key('OrderPlaced'),
+    });
+    state.steps.push('OrderPlaced');
+
+    const reservationId = key('reservation');
+    undos.push({ name: 'StockReleased', run: async () => (await undoInventory.releaseStock({ reservationId, orderId })).released });
+    const reservation = await step('RESERVING_STOCK', 'StockReserved', () =>
+      inventory.reserveStock({ reservationId, orderId, items: input.items }),
+      (r) => ({ data: { reservationId, total: r.total, currency: r.currency }, pricing: r }),
+    );
+    state.items = reservation.lines;
+    state.total = reservation.total;
+    state.currency = reservation.currency;
+
+    const paymentId = key('payment');
+    undos.push({ name: 'PaymentVoided', run: async () => (await undoPayments.voidPayment({ paymentId, orderId })).action !== 'NONE' });
+    await step('AUTHORISING_PAYMENT', 'PaymentAuthorised', () =>
+      payments.authorisePayment({ paymentId, orderId, amount: reservation.total, currency: reservation.currency, token: input.payment.token }),
+      (a) => ({ data: { authorisationId: a.authorisationId, amount: a.amount } }),
+    );
+
+    const shipmentId = key('shipment');
+    undos.push({ name: 'ShipmentCancelled', run: async () => (await undoShipping.cancelShipment({ shipmentId, orderId })).cancelled });
+    await step('CREATING_SHIPMENT', 'ShipmentCreated', () =>
+      shipping.createShipment({ shipmentId, orderId, address: input.shippingAddress, items: input.items }),
+      (s) => ({ data: { carrierRef: s.carrierRef, trackingNumber: s.trackingNumber } }),
+    );
+
+    await step('AWAITING_PICKUP', 'PickupConfirmed', async () => {
+      const timeout = input.pickupTimeout ?? DEFAULT_PICKUP_TIMEOUT;
+      const arrived = await condition(() => pickup !== undefined || state.cancellationReason !== undefined, timeout);
+      throwIfCancelRequested();
+      if (!arrived || !pickup) {
+        throw ApplicationFailure.create({ type: ErrorType.PickupTimeout, message: `carrier did not pick up within ${timeout}`, nonRetryable: true });
+      }
+      return pickup;
+    }, (p) => ({ data: { ...p } }));
+
+    undos.push({ name: 'PaymentRefunded', run: async () => (await undoPayments.refundPayment({ paymentId, orderId })).action !== 'NONE' });
+    await step('CAPTURING_PAYMENT', 'PaymentCaptured', () => payments.capturePayment({ paymentId, orderId }), (c) => ({ data: { ...c } }));
+
+    throwIfCancelRequested();
+    state.status = 'COMPLETING';
+    await inventory.commitStock({ reservationId, orderId });
+    state.status = 'COMPLETED';
+    state.steps.push('OrderCompleted');
+    await record('OrderCompleted', { data: { total: state.total, currency: state.currency } });
+  } catch (err) {
+    const outcome = classify(err);
+    log.warn('order did not complete; compensating', { orderId, outcome: outcome.status, reason: outcome.failureReason });
+    state.status = 'COMPENSATING';
+    // A cancelled workflow still unwinds: the undos run in a scope that cancellation cannot reach.
+    await CancellationScope.nonCancellable(async () => {
+      for (const undo of [...undos].reverse()) {
+        if (await undo.run()) {
+          state.compensations.push(undo.name);
+          await record('CompensationRan', { suffix: undo.name, data: { compensation: undo.name } });
+        }
+      }
+      state.status = outcome.status;
+      state.failureReason = outcome.failureReason;
+      await record(outcome.status === 'CANCELLED' ? 'OrderCancelled' : 'OrderFailed', {
+        failureReason: outcome.failureReason,
+        data: { reason: outcome.failureReason ?? state.cancellationReason ?? 'cancelled', message: outcome.message },
+      });
+    });
+  }
+
+  await condition(allHandlersFinished);
+  return {
+    orderId,
+    status: state.status as OrderResult['status'],
+    ...(state.failureReason ? { failureReason: state.failureReason } : {}),
+    compensations: state.compensations,
+  };
+}
+
+interface Outcome {
+  status: 'FAILED' | 'CANCELLED';
+  failureReason?: FailureReason;
+  message?: string;
+}
+
+/** Turns whatever stopped the saga into the order's terminal state. */
+function classify(err: unknown): Outcome {
+  if (isCancellation(err)) return { status: 'CANCELLED', message: 'workflow cancelled' };
+  if (err instanceof ApplicationFailure && err.type === ErrorType.OrderCancelled) {
+    return { status: 'CANCELLED', message: err.message };
+  }
+  const failure = err instanceof ActivityFailure ? err.cause : err;
+  if (failure instanceof ApplicationFailure && failure.type) {
+    const reason = failureReasonByErrorType[failure.type];
+    if (reason) return { status: 'FAILED', failureReason: reason, message: failure.message };
+  }
+  if (err instanceof ActivityFailure && failure instanceof TimeoutFailure) {
+    const queue = err.activityType ? queueOfActivity(err.activityType) : undefined;
+    return { status: 'FAILED', failureReason: (queue && unavailableReason[queue]) || FailureReason.INTERNAL_ERROR, message: failure.message };
+  }
+  return { status: 'FAILED', failureReason: FailureReason.INTERNAL_ERROR, message: err instanceof Error ? err.message : String(err) };
+}
+
+const activityQueues: Record<string, string> = {
+  reserveStock: INVENTORY_TASK_QUEUE,
+  commitStock: INVENTORY_TASK_QUEUE,
+  authorisePayment: PAYMENTS_TASK_QUEUE,
+  capturePayment: PAYMENTS_TASK_QUEUE,
+  createShipment: SHIPPING_TASK_QUEUE,
+};
+const queueOfActivity = (activityType: string): string | undefined => activityQueues[activityType];
