@@ -22,7 +22,7 @@ async function main() {
   );
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api');
+  const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api', log);
   const db = createOrdersDb(pool);
   const app = createApp({ client, db, log, pickupTimeout: config.PICKUP_TIMEOUT });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, 'api listening'));

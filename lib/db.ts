@@ -1,16 +1,21 @@
 import pg from 'pg';
+import type { Logger } from './logger';
 
 /**
  * One bounded connection pool per process and database. Its size comes from config; the
  * connect timeout turns an exhausted pool into an error the activity retries, not a hang.
  */
-export function createPool(connectionString: string, max: number, applicationName: string): pg.Pool {
-  return new pg.Pool({
+export function createPool(connectionString: string, max: number, applicationName: string, log?: Pick<Logger, 'warn'>): pg.Pool {
+  const pool = new pg.Pool({
     connectionString,
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 5_000,
     application_name: applicationName,
   });
+  // An idle connection dropped by the server (a restart, a failover) is replaced on next use;
+  // unhandled, this event would crash the process.
+  pool.on('error', (err) => log?.warn({ err, applicationName }, 'idle database connection lost'));
+  return pool;
 }
 export type Pool = pg.Pool;

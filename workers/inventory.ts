@@ -13,8 +13,8 @@ await runPool({
     INVENTORY_DATABASE_URL: z.string().url().default(localDatabaseUrl('inventory')),
     INVENTORY_DB_POOL_MAX: poolSize(5),
   }),
-  async build(config) {
-    const pool = createPool(config.INVENTORY_DATABASE_URL, config.INVENTORY_DB_POOL_MAX, 'inventory-worker');
+  async build(config, log) {
+    const pool = createPool(config.INVENTORY_DATABASE_URL, config.INVENTORY_DB_POOL_MAX, 'inventory-worker', log);
     const db = createInventoryDb(pool);
     return {
       activities: createInventoryActivities({ db }),

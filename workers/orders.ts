@@ -15,8 +15,8 @@ await runPool({
     ORDERS_DATABASE_URL: z.string().url().default(localDatabaseUrl('orders')),
     ORDERS_DB_POOL_MAX: poolSize(5),
   }),
-  async build(config) {
-    const pool = createPool(config.ORDERS_DATABASE_URL, config.ORDERS_DB_POOL_MAX, 'orders-worker');
+  async build(config, log) {
+    const pool = createPool(config.ORDERS_DATABASE_URL, config.ORDERS_DB_POOL_MAX, 'orders-worker', log);
     const db = createOrdersDb(pool);
     return {
       activities: createOrderActivities({ db }),

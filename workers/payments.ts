@@ -17,9 +17,9 @@ await runPool({
     SANDBOX_DATABASE_URL: z.string().url().default(localDatabaseUrl('sandbox')),
     SANDBOX_DB_POOL_MAX: poolSize(3),
   }),
-  async build(config) {
-    const pool = createPool(config.PAYMENTS_DATABASE_URL, config.PAYMENTS_DB_POOL_MAX, 'payments-worker');
-    const sandbox = createPool(config.SANDBOX_DATABASE_URL, config.SANDBOX_DB_POOL_MAX, 'payment-provider-sim');
+  async build(config, log) {
+    const pool = createPool(config.PAYMENTS_DATABASE_URL, config.PAYMENTS_DB_POOL_MAX, 'payments-worker', log);
+    const sandbox = createPool(config.SANDBOX_DATABASE_URL, config.SANDBOX_DB_POOL_MAX, 'payment-provider-sim', log);
     await ensureSandboxSchema(sandbox);
     const db = createPaymentsDb(pool);
     return {

@@ -23,8 +23,8 @@ await runPool({
     PICKUP_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(100),
   }),
   async build(config, log) {
-    const pool = createPool(config.SHIPPING_DATABASE_URL, config.SHIPPING_DB_POOL_MAX, 'shipping-worker');
-    const sandbox = createPool(config.SANDBOX_DATABASE_URL, config.SANDBOX_DB_POOL_MAX, 'carrier-sim');
+    const pool = createPool(config.SHIPPING_DATABASE_URL, config.SHIPPING_DB_POOL_MAX, 'shipping-worker', log);
+    const sandbox = createPool(config.SANDBOX_DATABASE_URL, config.SANDBOX_DB_POOL_MAX, 'carrier-sim', log);
     await ensureSandboxSchema(sandbox);
     const db = createShippingDb(pool);
     const carrier = createSimulatedCarrier(sandbox, { pickupDelayMs: config.CARRIER_PICKUP_DELAY_MS });

@@ -2,7 +2,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  TimeoutFailure,
   allHandlersFinished,
   condition,
   isCancellation,
@@ -12,6 +11,7 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import { RetryState } from '@temporalio/common';
 import type { InventoryActivities } from '../activities/inventory';
 import type { OrderActivities } from '../activities/orders';
 import type { PaymentActivities } from '../activities/payments';
@@ -105,6 +105,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
   };
   const undos: Undo[] = [];
   let pickup: PickupConfirmation | undefined;
+  let cancelledByTemporal: unknown;
 
   setHandler(getOrderStateQuery, () => state);
   setHandler(confirmPickupSignal, (confirmation) => {
@@ -213,6 +214,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     await record('OrderCompleted', { data: { total: state.total, currency: state.currency } });
   } catch (err) {
     const outcome = classify(err);
+    cancelledByTemporal = isCancellation(err) ? err : undefined;
     log.warn('order did not complete; compensating', { orderId, outcome: outcome.status, reason: outcome.failureReason });
     state.status = 'COMPENSATING';
     // A cancelled workflow still unwinds: the undos run in a scope that cancellation cannot reach.
@@ -232,7 +234,9 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     });
   }
 
-  await condition(allHandlersFinished);
+  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+  // Cancelled from the Web UI or CLI: once unwound, the execution ends as Canceled there too.
+  if (cancelledByTemporal) throw cancelledByTemporal;
   return {
     orderId,
     status: state.status as OrderResult['status'],
@@ -258,9 +262,10 @@ function classify(err: unknown): Outcome {
     const reason = failureReasonByErrorType[failure.type];
     if (reason) return { status: 'FAILED', failureReason: reason, message: failure.message };
   }
-  if (err instanceof ActivityFailure && failure instanceof TimeoutFailure) {
-    const queue = err.activityType ? queueOfActivity(err.activityType) : undefined;
-    return { status: 'FAILED', failureReason: (queue && unavailableReason[queue]) || FailureReason.INTERNAL_ERROR, message: failure.message };
+  // Retries ran out on a retryable failure: the service did not answer within the step's deadline.
+  if (err instanceof ActivityFailure && (err.retryState === RetryState.TIMEOUT || err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED)) {
+    const queue = activityQueues[err.activityType];
+    return { status: 'FAILED', failureReason: (queue && unavailableReason[queue]) || FailureReason.INTERNAL_ERROR, message: failure instanceof Error ? failure.message : undefined };
   }
   return { status: 'FAILED', failureReason: FailureReason.INTERNAL_ERROR, message: err instanceof Error ? err.message : String(err) };
 }
@@ -272,4 +277,3 @@ const activityQueues: Record<string, string> = {
   capturePayment: PAYMENTS_TASK_QUEUE,
   createShipment: SHIPPING_TASK_QUEUE,
 };
-const queueOfActivity = (activityType: string): string | undefined => activityQueues[activityType];

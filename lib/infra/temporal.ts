@@ -31,7 +31,8 @@ export async function startTemporalDevServer({ cli, port, uiPort, dbFile, namesp
   }
   for (const ns of namespaces) args.push('--namespace', ns);
 
-  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: Ctrl-C reaches the workers first, and they drain while Temporal is still up.
+  const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

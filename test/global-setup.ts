@@ -1,0 +1,39 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { DATA_DIR } from '../lib/infra/paths';
+import { startEmbeddedPostgres } from '../lib/infra/postgres';
+import { startTemporalDevServer } from '../lib/infra/temporal';
+import { ensureTemporalTools } from '../lib/infra/tools';
+import { freePort } from './support/ports';
+
+/** Namespaces of the shared dev server: a file that runs workers gets one to itself, so pools never cross. */
+export const TEST_NAMESPACES = ['default', 'api-test', 'e2e', 'visibility-test'] as const;
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgPort: number;
+    temporalAddress: string;
+    temporalCli: string;
+    testServerPath: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const tools = await ensureTemporalTools((msg) => console.log(`[test setup] ${msg}`));
+  const dataDir = join(DATA_DIR, 'test', `pg-${process.pid}`);
+  const pgPort = await freePort();
+  const postgres = await startEmbeddedPostgres({ dataDir, port: pgPort, fresh: true });
+  const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freePort(), namespaces: [...TEST_NAMESPACES] });
+
+  project.provide('pgPort', pgPort);
+  project.provide('temporalAddress', temporal.address);
+  project.provide('temporalCli', tools.cli);
+  project.provide('testServerPath', tools.testServer);
+
+  return async () => {
+    await temporal.stop();
+    await postgres.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+}

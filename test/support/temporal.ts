@@ -1,0 +1,60 @@
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
+import { INVENTORY_TASK_QUEUE } from '../../contracts/inventory';
+import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
+import { PAYMENTS_TASK_QUEUE } from '../../contracts/payments';
+import { SHIPPING_TASK_QUEUE } from '../../contracts/shipping';
+
+let runtimeInstalled = false;
+/** Worker logs at ERROR only (activity retries log WARN by design): tests print what failed, not every poll. */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+  runtimeInstalled = true;
+}
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
+
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  const quiet = () => undefined;
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error },
+  });
+}
+
+export interface ServiceActivities {
+  orders: object;
+  inventory: object;
+  payments: object;
+  shipping: object;
+}
+
+/**
+ * Runs one worker per task queue, the way the four pools do, until `fn` settles; the orders
+ * worker also runs the workflows from the prebuilt bundle.
+ */
+export async function withPlatformWorkers<T>(
+  connection: NativeConnection,
+  namespace: string,
+  bundle: WorkflowBundle,
+  activities: ServiceActivities,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const make = (taskQueue: string, acts: object, runsWorkflows = false) =>
+    Worker.create({ connection, namespace, taskQueue, activities: acts, ...(runsWorkflows ? { workflowBundle: bundle } : {}) });
+  const workers = await Promise.all([
+    make(ORDERS_TASK_QUEUE, activities.orders, true),
+    make(INVENTORY_TASK_QUEUE, activities.inventory),
+    make(PAYMENTS_TASK_QUEUE, activities.payments),
+    make(SHIPPING_TASK_QUEUE, activities.shipping),
+  ]);
+  const done = fn();
+  const settled = done.then(
+    () => undefined,
+    () => undefined,
+  );
+  await Promise.all(workers.map((w) => w.runUntil(settled)));
+  return done;
+}

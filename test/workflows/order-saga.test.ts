@@ -1,0 +1,284 @@
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import {
+  ORDERS_TASK_QUEUE,
+  cancelOrderUpdate,
+  confirmPickupSignal,
+  getOrderStateQuery,
+  orderWorkflowId,
+  type OrderStatus,
+  type PlaceOrderInput,
+} from '../../contracts/orders';
+import type { orderWorkflow } from '../../workflows/orders';
+import { createFakeServices, type FakeOptions, type FakeServices } from '../support/fake-services';
+import { bundleWorkflows, quietRuntime, withPlatformWorkers } from '../support/temporal';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundle;
+
+beforeAll(async () => {
+  quietRuntime();
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: inject('testServerPath') } },
+  });
+  bundle = await bundleWorkflows();
+});
+
+afterAll(async () => {
+  await env?.teardown();
+});
+
+function orderInput(overrides: Partial<PlaceOrderInput> = {}): PlaceOrderInput {
+  return {
+    orderId: randomUUID(),
+    customerId: 'customer-1',
+    items: [
+      { sku: 'MUG-LOGO', quantity: 2 },
+      { sku: 'CAP-NAVY', quantity: 1 },
+    ],
+    payment: { token: 'tok_visa' },
+    shippingAddress: { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' },
+    requestHash: 'test',
+    ...overrides,
+  };
+}
+
+async function startOrder(input: PlaceOrderInput) {
+  return env.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+    taskQueue: ORDERS_TASK_QUEUE,
+    workflowId: orderWorkflowId(input.orderId),
+    args: [input],
+  });
+}
+
+type Handle = Awaited<ReturnType<typeof startOrder>>;
+
+async function waitForStatus(handle: Handle, status: OrderStatus): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const state = await handle.query(getOrderStateQuery);
+    if (state.status === status) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`order never reached ${status}`);
+}
+
+/** Places an order on workers backed by `fakes`; `drive` steers it (signals, cancels) and returns its result. */
+function run<T>(fakes: FakeServices, drive: () => Promise<T>): Promise<T> {
+  return withPlatformWorkers(env.nativeConnection, 'default', bundle, fakes, drive);
+}
+
+/** The carrier's pickup arrives once the order waits for it. */
+async function confirmPickup(handle: Handle): Promise<void> {
+  await waitForStatus(handle, 'AWAITING_PICKUP');
+  await handle.signal(confirmPickupSignal, { carrierRef: 'ref', pickedUpAt: new Date().toISOString() });
+}
+
+/** Holds the named activity when it starts, until `open()`. */
+function gate(activity: string): { onCall: FakeOptions['onCall']; entered: Promise<void>; open: () => void } {
+  let entered!: () => void;
+  let open!: () => void;
+  const enteredP = new Promise<void>((r) => (entered = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return {
+    onCall: async (name) => {
+      if (name === activity) {
+        entered();
+        await opened;
+      }
+    },
+    entered: enteredP,
+    open,
+  };
+}
+
+describe('orderWorkflow', () => {
+  it('completes the happy path and records every step in order', async () => {
+    const fakes = createFakeServices();
+    const input = orderInput();
+    const { result, state } = await run(fakes, async () => {
+      const handle = await startOrder(input);
+      await confirmPickup(handle);
+      const result = await handle.result();
+      return { result, state: await handle.query(getOrderStateQuery) };
+    });
+
+    expect(result).toEqual({ orderId: input.orderId, status: 'COMPLETED', compensations: [] });
+    expect(fakes.calls.filter((c) => c !== 'recordOrderEvent')).toEqual([
+      'recordOrderPlaced',
+      'reserveStock',
+      'authorisePayment',
+      'createShipment',
+      'capturePayment',
+      'commitStock',
+    ]);
+    expect(state.steps).toEqual(['OrderPlaced', 'StockReserved', 'PaymentAuthorised', 'ShipmentCreated', 'PickupConfirmed', 'PaymentCaptured', 'OrderCompleted']);
+    expect(state.total).toBe(2 * 1299 + 1799);
+    expect(fakes.events.map((e) => e.type)).toEqual(['StockReserved', 'PaymentAuthorised', 'ShipmentCreated', 'PickupConfirmed', 'PaymentCaptured', 'OrderCompleted']);
+    expect(fakes.events.at(-1)?.status).toBe('COMPLETED');
+    expect(fakes.stock['MUG-LOGO']).toBe(98);
+    expect([...fakes.paymentStates.values()].map((p) => p.status)).toEqual(['CAPTURED']);
+  });
+
+  it('fails OUT_OF_STOCK without touching payment or shipping', async () => {
+    const fakes = createFakeServices({ stock: { 'MUG-LOGO': 1, 'CAP-NAVY': 100 } });
+    const result = await run(fakes, async () => (await startOrder(orderInput())).result());
+
+    expect(result.status).toBe('FAILED');
+    expect(result.failureReason).toBe('OUT_OF_STOCK');
+    expect(result.compensations).toEqual([]);
+    expect(fakes.calls).not.toContain('authorisePayment');
+    expect(fakes.calls).not.toContain('capturePayment');
+    expect(fakes.calls).not.toContain('createShipment');
+    expect(fakes.paymentStates.size).toBe(0);
+    expect(fakes.stock).toEqual({ 'MUG-LOGO': 1, 'CAP-NAVY': 100 });
+    expect(fakes.events.at(-1)).toMatchObject({ type: 'OrderFailed', status: 'FAILED', failureReason: 'OUT_OF_STOCK' });
+  });
+
+  it('releases the stock when the payment is declined', async () => {
+    const fakes = createFakeServices({ declinedTokens: ['tok_declined'] });
+    const result = await run(fakes, async () => (await startOrder(orderInput({ payment: { token: 'tok_declined' } }))).result());
+
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED', compensations: ['StockReleased'] });
+    expect(fakes.stock).toEqual({ 'MUG-LOGO': 100, 'CAP-NAVY': 100 });
+    expect(fakes.calls).not.toContain('createShipment');
+    expect(fakes.calls).not.toContain('capturePayment');
+  });
+
+  it('voids the authorisation and releases the stock when the carrier refuses, in reverse order', async () => {
+    const fakes = createFakeServices({ refusedCountries: ['AQ'] });
+    const input = orderInput({ shippingAddress: { ...orderInput().shippingAddress, country: 'AQ' } });
+    const result = await run(fakes, async () => (await startOrder(input)).result());
+
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'SHIPPING_UNAVAILABLE', compensations: ['PaymentVoided', 'StockReleased'] });
+    const undoCalls = fakes.calls.filter((c) => ['cancelShipment', 'voidPayment', 'releaseStock'].includes(c));
+    expect(undoCalls).toEqual(['cancelShipment', 'voidPayment', 'releaseStock']);
+    expect([...fakes.paymentStates.values()].map((p) => p.status)).toEqual(['VOIDED']);
+    expect(fakes.calls).not.toContain('capturePayment');
+    expect(fakes.stock['MUG-LOGO']).toBe(100);
+  });
+
+  const cancelCases: Array<{ stage: string; activity?: string; status?: OrderStatus; compensations: string[]; captured?: boolean }> = [
+    { stage: 'while reserving stock', activity: 'reserveStock', compensations: ['StockReleased'] },
+    { stage: 'while authorising payment', activity: 'authorisePayment', compensations: ['PaymentVoided', 'StockReleased'] },
+    { stage: 'while creating the shipment', activity: 'createShipment', compensations: ['ShipmentCancelled', 'PaymentVoided', 'StockReleased'] },
+    { stage: 'while awaiting pickup', status: 'AWAITING_PICKUP', compensations: ['ShipmentCancelled', 'PaymentVoided', 'StockReleased'] },
+    { stage: 'while capturing payment', activity: 'capturePayment', compensations: ['PaymentRefunded', 'ShipmentCancelled', 'StockReleased'], captured: true },
+  ];
+
+  for (const c of cancelCases) {
+    it(`cancels ${c.stage}: runs ${c.compensations.join(', ')} and ends CANCELLED`, async () => {
+      const held = c.activity ? gate(c.activity) : undefined;
+      const fakes = createFakeServices({ onCall: held?.onCall });
+      const input = orderInput();
+      const { result, accepted } = await run(fakes, async () => {
+        const handle = await startOrder(input);
+        if (c.activity === 'capturePayment') await confirmPickup(handle);
+        if (held) await held.entered;
+        else await waitForStatus(handle, c.status!);
+        const accepted = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'customer changed their mind' }] });
+        held?.open();
+        return { result: await handle.result(), accepted };
+      });
+
+      expect(accepted.orderId).toBe(input.orderId);
+      expect(result.status).toBe('CANCELLED');
+      expect(result.compensations).toEqual(c.compensations);
+      expect(fakes.stock).toEqual({ 'MUG-LOGO': 100, 'CAP-NAVY': 100 });
+      const payment = [...fakes.paymentStates.values()][0];
+      if (c.captured) expect(payment?.status).toBe('REFUNDED');
+      else expect(payment?.status === undefined || payment.status === 'VOIDED').toBe(true);
+      expect(fakes.events.at(-1)).toMatchObject({ type: 'OrderCancelled', status: 'CANCELLED' });
+    });
+  }
+
+  it('refuses a cancellation once the order is compensating or done', async () => {
+    const held = gate('releaseStock');
+    const fakes = createFakeServices({ declinedTokens: ['tok_declined'], onCall: held.onCall });
+    const outcome = await run(fakes, async () => {
+      const handle = await startOrder(orderInput({ payment: { token: 'tok_declined' } }));
+      await held.entered;
+      const refused = await handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      held.open();
+      return { refused, result: await handle.result() };
+    });
+    expect(outcome.refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((outcome.refused as WorkflowUpdateFailedError).cause?.message).toMatch(/COMPENSATING/);
+    expect(outcome.result.status).toBe('FAILED');
+  });
+
+  it('unwinds when the workflow itself is cancelled (Web UI or CLI cancel)', async () => {
+    const fakes = createFakeServices();
+    const { failure, state } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput());
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      await handle.cancel();
+      const failure = await handle.result().then(() => undefined, (err: unknown) => err);
+      return { failure, state: await handle.query(getOrderStateQuery) };
+    });
+    // The execution ends Canceled in Temporal, after the order itself was unwound.
+    expect(failure).toBeInstanceOf(WorkflowFailedError);
+    expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(state.status).toBe('CANCELLED');
+    expect(state.compensations).toEqual(['ShipmentCancelled', 'PaymentVoided', 'StockReleased']);
+    expect(fakes.stock).toEqual({ 'MUG-LOGO': 100, 'CAP-NAVY': 100 });
+    expect(fakes.events.at(-1)).toMatchObject({ type: 'OrderCancelled', status: 'CANCELLED' });
+  });
+
+  it('waits days for the carrier: a pickup 40 hours later completes, in skipped time', async () => {
+    const fakes = createFakeServices();
+    const realStart = Date.now();
+    const { result, waitedMs } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput());
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      const before = (await env.currentTimeMs());
+      await env.sleep('40 hours');
+      await handle.signal(confirmPickupSignal, { carrierRef: 'ref', pickedUpAt: new Date((await env.currentTimeMs())).toISOString() });
+      const result = await handle.result();
+      return { result, waitedMs: (await env.currentTimeMs()) - before };
+    });
+    console.log(`40 hours of workflow time took ${Date.now() - realStart} ms of real time`);
+    expect(result.status).toBe('COMPLETED');
+    expect(waitedMs).toBeGreaterThanOrEqual(40 * 3600_000);
+  });
+
+  it('fails SHIPPING_TIMEOUT after 48 hours without a pickup, and compensates', async () => {
+    const fakes = createFakeServices();
+    const { result, waitedMs } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput());
+      const before = (await env.currentTimeMs());
+      const result = await handle.result();
+      return { result, waitedMs: (await env.currentTimeMs()) - before };
+    });
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'SHIPPING_TIMEOUT' });
+    expect(result.compensations).toEqual(['ShipmentCancelled', 'PaymentVoided', 'StockReleased']);
+    expect(waitedMs).toBeGreaterThanOrEqual(48 * 3600_000);
+  });
+
+  it('retries infrastructure failures and still charges once', async () => {
+    const fakes = createFakeServices({ failFirst: { authorisePayment: 2, reserveStock: 1 } });
+    const result = await run(fakes, async () => {
+      const handle = await startOrder(orderInput());
+      await confirmPickup(handle);
+      return handle.result();
+    });
+    expect(result.status).toBe('COMPLETED');
+    expect(fakes.attempts.authorisePayment).toBe(3);
+    expect(fakes.attempts.reserveStock).toBe(2);
+    expect(fakes.attempts.capturePayment).toBe(1);
+  });
+
+  it('fails INVENTORY_UNAVAILABLE and compensates when inventory stays down past its deadline', async () => {
+    const fakes = createFakeServices({ failFirst: { reserveStock: Number.MAX_SAFE_INTEGER } });
+    const result = await run(fakes, async () => (await startOrder(orderInput())).result());
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'INVENTORY_UNAVAILABLE' });
+    expect(fakes.attempts.reserveStock).toBeGreaterThan(3);
+    expect(fakes.calls).toContain('releaseStock');
+    expect(fakes.calls).not.toContain('authorisePayment');
+  });
+});
