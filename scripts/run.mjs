@@ -20,10 +20,13 @@ const digest = (files) =>
     .update(files.map((f) => (existsSync(join(root, f)) ? readFileSync(join(root, f)) : '')).join('\0'))
     .digest('hex');
 
-// npm packages: installed when missing or when package.json / the lock file changed.
+const [command, ...rest] = process.argv.slice(2);
+
+// npm packages: installed when missing or when package.json / the lock file changed. `generate`
+// skips this for builds that install the packages their own way (the Dockerfile).
 const depsStamp = join(root, 'node_modules', '.order-platform-deps');
 const depsDigest = digest(['package.json', 'package-lock.json']);
-if (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== depsDigest) {
+if (command !== 'generate' && (!existsSync(depsStamp) || readFileSync(depsStamp, 'utf8') !== depsDigest)) {
   console.log('[setup] installing npm packages');
   run(npm, [existsSync(join(root, 'package-lock.json')) ? 'ci' : 'install', '--no-audit', '--no-fund']);
   writeFileSync(depsStamp, depsDigest);
@@ -44,15 +47,14 @@ for (const service of services) {
   writeFileSync(stamp, want);
 }
 
-const [command, ...rest] = process.argv.slice(2);
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 if (command === 'start') {
   run(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'start.ts'), ...rest]);
 } else if (command === 'test') {
   run(bin('vitest'), ['run', ...rest]);
-} else if (command === 'setup') {
-  // nothing more: installing and generating is all `setup` means
+} else if (command === 'setup' || command === 'generate') {
+  // nothing more: installing and generating is all these mean
 } else {
-  console.error(`usage: node scripts/run.mjs start|test|setup`);
+  console.error(`usage: node scripts/run.mjs start|test|setup|generate`);
   process.exit(2);
 }

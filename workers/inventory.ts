@@ -4,9 +4,9 @@ import { createInventoryDb } from '../activities/inventory/db';
 import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
-import { runPool, workerEnv } from './run';
+import { definePool, isEntryPoint, runPool, workerEnv } from './run';
 
-await runPool({
+export const inventoryPool = definePool({
   service: 'inventory',
   taskQueue: INVENTORY_TASK_QUEUE,
   env: workerEnv.extend({
@@ -25,3 +25,5 @@ await runPool({
     };
   },
 });
+
+if (isEntryPoint(import.meta.url)) await runPool(inventoryPool);

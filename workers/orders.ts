@@ -4,10 +4,10 @@ import { createOrdersDb } from '../activities/orders/db';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
-import { runPool, workerEnv } from './run';
+import { definePool, isEntryPoint, runPool, workerEnv } from './run';
 
 // The orders pool runs the order saga itself and the orders service's own activities.
-await runPool({
+export const ordersPool = definePool({
   service: 'orders',
   taskQueue: ORDERS_TASK_QUEUE,
   runsWorkflows: true,
@@ -27,3 +27,5 @@ await runPool({
     };
   },
 });
+
+if (isEntryPoint(import.meta.url)) await runPool(ordersPool);

@@ -6,9 +6,9 @@ import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { ensureSandboxSchema } from '../lib/sandbox';
-import { runPool, workerEnv } from './run';
+import { definePool, isEntryPoint, runPool, workerEnv } from './run';
 
-await runPool({
+export const paymentsPool = definePool({
   service: 'payments',
   taskQueue: PAYMENTS_TASK_QUEUE,
   env: workerEnv.extend({
@@ -31,3 +31,5 @@ await runPool({
     };
   },
 });
+
+if (isEntryPoint(import.meta.url)) await runPool(paymentsPool);

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
@@ -30,6 +31,12 @@ export interface PoolSpec<E extends WorkerEnv> {
   build: (config: E, log: Logger) => Promise<PoolResources>;
 }
 
+/** Keeps a pool's config type tied to its env schema. */
+export const definePool = <E extends WorkerEnv>(spec: PoolSpec<E>): PoolSpec<E> => spec;
+
+/** True when this module is the process's entry point (node workers/x.ts), false when imported. */
+export const isEntryPoint = (moduleUrl: string): boolean => process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(moduleUrl);
+
 /** The SDK's own logs, as JSON lines through the same logger as ours. */
 function temporalLogger(log: Logger): TemporalLogger {
   const levels: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
@@ -57,6 +64,52 @@ function workflowSource(config: WorkerEnv): Pick<WorkerOptions, 'workflowBundle'
   return { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) };
 }
 
+export interface StartedPool {
+  /** resolves when the worker has drained and its resources are closed */
+  finished: Promise<void>;
+  /** stops polling, lets in-flight tasks finish, then closes the pool's resources */
+  stop: () => void;
+}
+
+/**
+ * Starts one pool's worker (and its background task) on an open connection. The worker main and
+ * the in-process tests both start pools through here, so they run the same wiring.
+ */
+export async function startPool<E extends WorkerEnv>(
+  spec: PoolSpec<E>,
+  config: E,
+  connection: NativeConnection,
+  log: Logger,
+  workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = workflowSource(config),
+): Promise<StartedPool> {
+  const resources = await spec.build(config, log);
+  const stopBackground = new AbortController();
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: spec.taskQueue,
+      activities: resources.activities,
+      maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      ...(spec.runsWorkflows ? workflows : {}),
+    });
+    log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
+    const finished = Promise.all([
+      worker.run().finally(() => stopBackground.abort()),
+      resources.background?.(stopBackground.signal),
+    ]).finally(() => resources.close());
+    return {
+      finished: finished.then(() => undefined),
+      stop: () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      },
+    };
+  } catch (err) {
+    await resources.close();
+    throw err;
+  }
+}
+
 /**
  * One worker process of one pool: one task queue, one bounded database pool. SIGTERM or SIGINT
  * stops polling, lets in-flight tasks finish, closes the pool and exits 0; a failure exits 1.
@@ -65,25 +118,13 @@ export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<v
   const log = createLogger(`${spec.service}-worker`);
   try {
     const config = parseEnv(spec.env);
+    // The Runtime turns SIGINT/SIGTERM into a graceful worker shutdown.
     Runtime.install({ logger: temporalLogger(log), shutdownSignals: ['SIGINT', 'SIGTERM'] });
-    const stop = new AbortController();
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
-
     const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-    const resources = await spec.build(config, log);
     try {
-      const worker = await Worker.create({
-        connection,
-        namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue: spec.taskQueue,
-        activities: resources.activities,
-        maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
-        ...(spec.runsWorkflows ? workflowSource(config) : {}),
-      });
-      log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
-      await Promise.all([worker.run().finally(() => stop.abort()), resources.background?.(stop.signal)]);
+      const pool = await startPool(spec, config, connection, log);
+      await pool.finished;
     } finally {
-      await resources.close();
       await connection.close();
     }
     log.info('worker stopped');

@@ -9,9 +9,9 @@ import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { ensureSandboxSchema } from '../lib/sandbox';
-import { runPool, workerEnv } from './run';
+import { definePool, isEntryPoint, runPool, workerEnv } from './run';
 
-await runPool({
+export const shippingPool = definePool({
   service: 'shipping',
   taskQueue: SHIPPING_TASK_QUEUE,
   env: workerEnv.extend({
@@ -54,3 +54,5 @@ await runPool({
     };
   },
 });
+
+if (isEntryPoint(import.meta.url)) await runPool(shippingPool);

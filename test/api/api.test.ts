@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createOrdersDb, type OrdersDb } from '../../activities/orders/db';
+import { orderIdFromKey } from '../../api/schemas';
+import { createApp } from '../../api/app';
+import { orderWorkflowId } from '../../contracts/orders';
+import { createPool, type Pool } from '../../lib/db';
+import { createLogger } from '../../lib/logger';
+import { createTestDatabases } from '../support/databases';
+import { eventually, request, validOrder } from '../support/http';
+import { startInProcessPools } from '../support/in-process-pools';
+import { bundleWorkflows, quietRuntime } from '../support/temporal';
+
+const NAMESPACE = 'api-test';
+
+let baseUrl: string;
+let server: Server;
+let connection: Connection;
+let client: Client;
+let pool: Pool;
+let db: OrdersDb;
+let pools: Awaited<ReturnType<typeof startInProcessPools>>;
+
+beforeAll(async () => {
+  quietRuntime();
+  const urls = await createTestDatabases('api');
+  // A slow carrier keeps orders in flight long enough to cancel them.
+  pools = await startInProcessPools({ urls, namespace: NAMESPACE, bundle: await bundleWorkflows(), env: { CARRIER_PICKUP_DELAY_MS: '1500' } });
+  connection = await Connection.connect({ address: inject('temporalAddress') });
+  client = new Client({ connection, namespace: NAMESPACE });
+  pool = createPool(urls.orders, 3, 'api-test');
+  db = createOrdersDb(pool);
+  const app = createApp({ client, db, log: createLogger('api-test', 'silent') });
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server?.close();
+  await pools?.stop();
+  await db?.$disconnect();
+  await pool?.end();
+  await connection?.close();
+});
+
+/** `key: null` sends no Idempotency-Key at all. */
+const post = (body: unknown, key: string | null = randomUUID(), extra: { rawBody?: string } = {}) =>
+  request(baseUrl, 'POST', '/orders', { body, headers: key === null ? {} : { 'Idempotency-Key': key }, ...extra });
+
+const waitForTerminal = (orderId: string) =>
+  eventually(async () => {
+    const res = await request(baseUrl, 'GET', `/orders/${orderId}`);
+    return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(res.body?.status) ? res.body : undefined;
+  }, `order ${orderId} to end`);
+
+/** Nothing of the order that `key` would have placed exists: no row, no workflow. */
+async function expectNothingStored(key: string) {
+  const orderId = orderIdFromKey(key);
+  expect(await db.order.findUnique({ where: { id: orderId } })).toBeNull();
+  await expect(client.workflow.getHandle(orderWorkflowId(orderId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+}
+
+describe('POST /orders validation', () => {
+  const cases: Array<{ name: string; body: unknown; key?: string | null; rawBody?: string; fields: string[] }> = [
+    { name: 'a missing Idempotency-Key', body: validOrder(), key: null, fields: ['headers.idempotency-key'] },
+    {
+      name: 'an empty body',
+      body: {},
+      fields: ['body.customerId', 'body.items', 'body.payment', 'body.shippingAddress'],
+    },
+    { name: 'a body that is not JSON', body: undefined, rawBody: '{"customerId": ', fields: ['body'] },
+    {
+      name: 'non-positive and fractional quantities',
+      body: validOrder({ items: [{ sku: 'MUG-LOGO', quantity: 0 }, { sku: 'CAP-NAVY', quantity: -3 }, { sku: 'SOCKS-3PK', quantity: 1.5 }] }),
+      fields: ['body.items.0.quantity', 'body.items.1.quantity', 'body.items.2.quantity'],
+    },
+    {
+      name: 'an unknown SKU',
+      body: validOrder({ items: [{ sku: 'MUG-LOGO', quantity: 1 }, { sku: 'NO-SUCH-THING', quantity: 1 }] }),
+      fields: ['body.items.1.sku'],
+    },
+    {
+      name: 'every field at fault at once, including the header',
+      body: validOrder({ customerId: '', payment: { token: '4242424242424242' }, shippingAddress: { name: 'x', line1: 'y', city: 'z', postalCode: '1', country: 'united kingdom' } }),
+      key: null,
+      fields: ['headers.idempotency-key', 'body.customerId', 'body.payment.token', 'body.shippingAddress.country'],
+    },
+    { name: 'an unexpected field', body: { ...validOrder(), discount: 100 }, fields: ['body'] },
+    {
+      name: 'the same SKU twice',
+      body: validOrder({ items: [{ sku: 'MUG-LOGO', quantity: 1 }, { sku: 'MUG-LOGO', quantity: 2 }] }),
+      fields: ['body.items.1.sku'],
+    },
+    { name: 'no items', body: validOrder({ items: [] }), fields: ['body.items'] },
+  ];
+
+  for (const c of cases) {
+    it(`refuses ${c.name} with 400 listing the fields, and stores nothing`, async () => {
+      const key = randomUUID();
+      const res = await post(c.body, c.key === null ? null : key, c.rawBody ? { rawBody: c.rawBody } : {});
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('validation_failed');
+      const fields = (res.body.fields as Array<{ field: string; message: string }>).map((f) => f.field);
+      expect(fields.sort()).toEqual([...c.fields].sort());
+      for (const f of res.body.fields) expect(f.message).toEqual(expect.any(String));
+      await expectNothingStored(key);
+    });
+  }
+});
+
+describe('placing and reading orders', () => {
+  it('accepts an order with 202 and a Location, and the order completes', async () => {
+    const res = await post(validOrder());
+    expect(res.status).toBe(202);
+    expect(res.body.status).toBe('PENDING');
+    expect(res.headers.get('location')).toBe(`/orders/${res.body.orderId}`);
+
+    const live = await request(baseUrl, 'GET', res.headers.get('location')!);
+    expect(live.status).toBe(200);
+    expect(live.body.orderId).toBe(res.body.orderId);
+    expect(['PENDING', 'RESERVING_STOCK', 'AUTHORISING_PAYMENT', 'CREATING_SHIPMENT', 'AWAITING_PICKUP']).toContain(live.body.status);
+
+    const done = await waitForTerminal(res.body.orderId);
+    expect(done).toMatchObject({ status: 'COMPLETED', total: 2 * 1299, currency: 'EUR', items: [{ sku: 'MUG-LOGO', quantity: 2, unitPrice: 1299 }] });
+    expect(done.steps).toEqual(['OrderPlaced', 'StockReserved', 'PaymentAuthorised', 'ShipmentCreated', 'PickupConfirmed', 'PaymentCaptured', 'OrderCompleted']);
+    expect(done.events.map((e: { type: string }) => e.type)).toEqual(done.steps);
+  });
+
+  it('answers a repeated Idempotency-Key with the same order and starts nothing new', async () => {
+    const key = randomUUID();
+    const first = await post(validOrder(), key);
+    const again = await post(validOrder(), key);
+    expect(first.status).toBe(202);
+    expect(again.status).toBe(202);
+    expect(again.body.orderId).toBe(first.body.orderId);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    await waitForTerminal(first.body.orderId);
+    const afterEnd = await post(validOrder(), key);
+    expect(afterEnd.status).toBe(202);
+    expect(afterEnd.body).toEqual({ orderId: first.body.orderId, status: 'COMPLETED' });
+    expect(await db.order.count({ where: { id: first.body.orderId } })).toBe(1);
+    expect(await db.orderEvent.count({ where: { orderId: first.body.orderId, type: 'OrderPlaced' } })).toBe(1);
+  });
+
+  it('creates exactly one order when the same key arrives ten times at once', async () => {
+    const key = randomUUID();
+    const answers = await Promise.all(Array.from({ length: 10 }, () => post(validOrder(), key)));
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(202));
+    expect(new Set(answers.map((a) => a.body.orderId)).size).toBe(1);
+    expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'false')).toHaveLength(1);
+    const orderId = answers[0]!.body.orderId;
+    const done = await waitForTerminal(orderId);
+    expect(done.status).toBe('COMPLETED');
+    const runs = await client.workflow.count(`WorkflowId = "${orderWorkflowId(orderId)}"`);
+    expect(runs.count).toBe(1);
+  });
+
+  it('refuses the same key with a different body with 422', async () => {
+    const key = randomUUID();
+    const first = await post(validOrder(), key);
+    expect(first.status).toBe(202);
+    const other = await post(validOrder({ items: [{ sku: 'CAP-NAVY', quantity: 1 }] }), key);
+    expect(other.status).toBe(422);
+    expect(other.body.error).toBe('idempotency_key_reused');
+    await waitForTerminal(first.body.orderId);
+    const later = await post(validOrder({ customerId: 'someone-else' }), key);
+    expect(later.status).toBe(422);
+  });
+
+  it('answers 404 for an order that does not exist', async () => {
+    expect((await request(baseUrl, 'GET', `/orders/${randomUUID()}`)).status).toBe(404);
+    expect((await request(baseUrl, 'GET', '/orders/not-a-uuid')).status).toBe(404);
+    expect((await request(baseUrl, 'POST', `/orders/${randomUUID()}/cancel`, { body: {} })).status).toBe(404);
+  });
+
+  it('ends FAILED with the reason for a declined card', async () => {
+    const res = await post(validOrder({ payment: { token: 'tok_declined' } }));
+    const done = await waitForTerminal(res.body.orderId);
+    expect(done).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED', compensations: ['StockReleased'] });
+  });
+});
+
+describe('cancelling orders', () => {
+  it('cancels an order in flight: 202, then CANCELLED with its compensations', async () => {
+    const placed = await post(validOrder());
+    const cancel = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { body: { reason: 'ordered by mistake' } });
+    expect(cancel.status).toBe(202);
+    expect(cancel.body).toMatchObject({ orderId: placed.body.orderId, status: 'CANCELLING' });
+    const done = await waitForTerminal(placed.body.orderId);
+    expect(done.status).toBe('CANCELLED');
+    expect(done.steps).not.toContain('PaymentCaptured');
+    expect(done.events.at(-1).type).toBe('OrderCancelled');
+  });
+
+  it('refuses to cancel a completed order with 409', async () => {
+    const placed = await post(validOrder());
+    await waitForTerminal(placed.body.orderId);
+    const cancel = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { body: {} });
+    expect(cancel.status).toBe(409);
+    expect(cancel.body.error).toBe('not_cancellable');
+    const after = await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`);
+    expect(after.body.status).toBe('COMPLETED');
+  });
+
+  it('validates the cancel body', async () => {
+    const placed = await post(validOrder());
+    const cancel = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { body: { reason: 42 } });
+    expect(cancel.status).toBe(400);
+    expect(cancel.body.fields.map((f: { field: string }) => f.field)).toEqual(['body.reason']);
+    await waitForTerminal(placed.body.orderId);
+  });
+});
+
+describe('catalogue and health', () => {
+  it('lists the catalogue with prices and available stock', async () => {
+    const res = await request(baseUrl, 'GET', '/products');
+    expect(res.status).toBe(200);
+    const vinyl = res.body.find((p: { sku: string }) => p.sku === 'VINYL-LTD');
+    expect(vinyl).toEqual({ sku: 'VINYL-LTD', name: 'Limited edition vinyl', price: 3499, currency: 'EUR', available: 5 });
+  });
+
+  it('reports healthy only when Temporal, the orders database and every pool answer', async () => {
+    const res = await request(baseUrl, 'GET', '/healthz');
+    expect(res.status).toBe(200);
+    expect(res.body.checks.map((c: { service: string; ok: boolean }) => [c.service, c.ok])).toEqual([
+      ['temporal', true],
+      ['orders', true],
+      ['inventory', true],
+      ['payments', true],
+      ['shipping', true],
+    ]);
+  });
+});
