@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CATALOGUE } from '../../prisma/inventory/seed';
+import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
+import { DATA_DIR } from '../../lib/infra/paths';
+import { buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
+import { createTestDatabases } from '../support/databases';
+import { eventually, request, validOrder } from '../support/http';
+import { freePort } from '../support/ports';
+
+/**
+ * The platform as a user runs it: the Temporal dev server, PostgreSQL, the four pools as
+ * separate `node` processes (payments scaled to two) and the API, all over real sockets.
+ */
+let platform: RunningPlatform;
+let urls: Record<DatabaseName, string>;
+
+beforeAll(async () => {
+  urls = await createTestDatabases('e2e');
+  const bundle = await buildWorkflowBundle();
+  platform = await launchPlatform({
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_NAMESPACE: 'e2e',
+      WORKFLOW_BUNDLE_PATH: bundle,
+      LOG_LEVEL: 'warn',
+      // long enough that a cancel sent right after acceptance finds the order in flight
+      CARRIER_PICKUP_DELAY_MS: '1500',
+      ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
+    },
+    counts: { orders: 1, inventory: 1, payments: 2, shipping: 1 },
+    apiPort: await freePort(),
+    logDir: join(DATA_DIR, 'test', `e2e-logs-${process.pid}`),
+  });
+  await waitForHttp(`${platform.apiUrl}/healthz`, 120_000);
+}, 180_000);
+
+afterAll(async () => {
+  await platform?.stop();
+});
+
+type Expected = 'COMPLETED' | 'PAYMENT_DECLINED' | 'SHIPPING_UNAVAILABLE' | 'OUT_OF_STOCK' | 'CANCELLED';
+
+interface Placed {
+  orderId: string;
+  expected: Expected;
+  items: Array<{ sku: string; quantity: number }>;
+}
+
+const skus = ['TSHIRT-BLK-M', 'HOODIE-GRY-L', 'MUG-LOGO', 'CAP-NAVY', 'SOCKS-3PK', 'POSTER-A2'];
+
+/** Thirty orders whose outcomes are known in advance from the documented test inputs. */
+function orderMix(): Array<{ expected: Expected; body: ReturnType<typeof validOrder> }> {
+  const mix: Array<{ expected: Expected; body: ReturnType<typeof validOrder> }> = [];
+  for (let i = 0; i < 30; i++) {
+    const items = [
+      { sku: skus[i % skus.length]!, quantity: 1 + (i % 3) },
+      { sku: skus[(i + 2) % skus.length]!, quantity: 1 },
+    ];
+    const base = validOrder({ customerId: `customer-${i % 7}`, items });
+    if (i % 10 === 3) mix.push({ expected: 'PAYMENT_DECLINED', body: { ...base, payment: { token: 'tok_declined' } } });
+    else if (i % 10 === 5) mix.push({ expected: 'SHIPPING_UNAVAILABLE', body: { ...base, shippingAddress: { ...base.shippingAddress, country: 'AQ' } } });
+    else if (i % 10 === 7) mix.push({ expected: 'OUT_OF_STOCK', body: { ...base, items: [...items, { sku: 'TOUR-TEE-SOLD-OUT', quantity: 1 }] } });
+    else if (i % 15 === 1) mix.push({ expected: 'CANCELLED', body: base });
+    else mix.push({ expected: 'COMPLETED', body: base });
+  }
+  return mix;
+}
+
+async function query<T extends pg.QueryResultRow>(db: DatabaseName, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: urls[db] });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+describe('the platform end to end', () => {
+  it('runs 30 concurrent orders to their expected ends, and the four databases reconcile', async () => {
+    const api = platform.apiUrl;
+    const mix = orderMix();
+    const placed: Placed[] = await Promise.all(
+      mix.map(async ({ expected, body }) => {
+        const res = await request(api, 'POST', '/orders', { body, headers: { 'Idempotency-Key': randomUUID() } });
+        expect(res.status).toBe(202);
+        if (expected === 'CANCELLED') {
+          const cancel = await request(api, 'POST', `/orders/${res.body.orderId}/cancel`, { body: { reason: 'e2e' } });
+          expect(cancel.status).toBe(202);
+        }
+        return { orderId: res.body.orderId as string, expected, items: body.items };
+      }),
+    );
+
+    const finals = await Promise.all(
+      placed.map((p) =>
+        eventually(async () => {
+          const res = await request(api, 'GET', `/orders/${p.orderId}`);
+          return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(res.body?.status) ? res.body : undefined;
+        }, `order ${p.orderId}`, 600, 100),
+      ),
+    );
+    const outcome = (o: { status: string; failureReason?: string }) => (o.status === 'FAILED' ? o.failureReason : o.status);
+    expect(finals.map(outcome)).toEqual(placed.map((p) => p.expected));
+
+    // Stock: what is left is what was seeded less what completed orders took.
+    const completed = placed.filter((p) => p.expected === 'COMPLETED');
+    const stock = await query<{ sku: string; stock: number }>('inventory', 'SELECT sku, stock FROM products');
+    for (const product of CATALOGUE) {
+      const sold = completed.flatMap((p) => p.items).filter((i) => i.sku === product.sku).reduce((n, i) => n + i.quantity, 0);
+      expect({ sku: product.sku, stock: stock.find((s) => s.sku === product.sku)?.stock }).toEqual({ sku: product.sku, stock: product.stock - sold });
+    }
+
+    // Money: captured in our books and at the provider equals the completed orders' totals.
+    const completedTotal = finals.filter((o) => o.status === 'COMPLETED').reduce((sum, o) => sum + o.total, 0);
+    expect(completedTotal).toBeGreaterThan(0);
+    const [books] = await query<{ captured: string; refunded: string }>(
+      'payments',
+      'SELECT coalesce(sum(captured_amount), 0) AS captured, coalesce(sum(refunded_amount), 0) AS refunded FROM payments',
+    );
+    const [provider] = await query<{ captured: string; captures: string }>(
+      'sandbox',
+      `SELECT coalesce(sum(captured - refunded), 0) AS captured,
+              (SELECT count(*) FROM sim_operations WHERE kind = 'capture') AS captures FROM sim_authorisations`,
+    );
+    expect(Number(books!.captured) - Number(books!.refunded)).toBe(completedTotal);
+    expect(Number(provider!.captured)).toBe(completedTotal);
+    expect(Number(provider!.captures)).toBe(completed.length);
+
+    // Nothing left open anywhere.
+    const openReservations = await query('inventory', `SELECT id FROM reservations WHERE status = 'HELD'`);
+    const openPayments = await query('payments', `SELECT id FROM payments WHERE status IN ('PENDING', 'AUTHORISED')`);
+    const openAuthorisations = await query('sandbox', `SELECT id FROM sim_authorisations WHERE status = 'AUTHORISED'`);
+    const liveShipments = await query<{ order_id: string }>('shipping', `SELECT order_id FROM shipments WHERE status IN ('PENDING', 'CREATED', 'PICKED_UP')`);
+    expect(openReservations).toEqual([]);
+    expect(openPayments).toEqual([]);
+    expect(openAuthorisations).toEqual([]);
+    expect(liveShipments.map((s) => s.order_id).sort()).toEqual(completed.map((p) => p.orderId).sort());
+
+    // One row per order in the orders service, each with its terminal status.
+    const rows = await query<{ id: string; status: string }>('orders', 'SELECT id, status FROM orders');
+    expect(rows).toHaveLength(placed.length);
+  }, 240_000);
+
+  it('drains and exits cleanly on SIGTERM', async () => {
+    const names = platform.processes().map((p) => p.name);
+    const exits = platform.processes().map(
+      ({ name, child }) => new Promise<{ name: string; code: number | null }>((resolve) => child.once('exit', (code) => resolve({ name, code }))),
+    );
+    await platform.stop();
+    const codes = await Promise.all(exits);
+    expect(codes.map((c) => c.name).sort()).toEqual([...names].sort());
+    expect(codes.filter((c) => c.code !== 0)).toEqual([]);
+  }, 60_000);
+});
