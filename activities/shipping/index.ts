@@ -17,9 +17,11 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
   const refused = (reason: string) =>
     ApplicationFailure.create({ type: ErrorType.ShippingUnavailable, message: `carrier refused: ${reason}`, nonRetryable: true });
 
-  async function cancelAtCarrier(shipmentId: string, carrierRef: string, from: ShipmentStatus): Promise<void> {
-    await carrier.cancel({ idempotencyKey: cancelKey(shipmentId), carrierRef });
-    await db.shipment.updateMany({ where: { id: shipmentId, status: from }, data: { status: 'CANCELLED', carrierRef } });
+  /** Cancels at the carrier, and here only if the carrier agreed. */
+  async function cancelAtCarrier(shipmentId: string, carrierRef: string, from: ShipmentStatus): Promise<boolean> {
+    const { cancelled } = await carrier.cancel({ idempotencyKey: cancelKey(shipmentId), carrierRef });
+    if (cancelled) await db.shipment.updateMany({ where: { id: shipmentId, status: from }, data: { status: 'CANCELLED', carrierRef } });
+    return cancelled;
   }
 
   return {
@@ -48,6 +50,9 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
         data: { status: 'CREATED', carrierRef, trackingNumber },
       });
       if (moved.count === 0) {
+        const now = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
+        // An overlapping attempt recorded this same booking (the carrier answers a key once).
+        if (now.status !== 'CANCELLED') return { shipmentId, carrierRef, trackingNumber };
         // Compensation ran while this attempt was at the carrier: cancel what it just booked.
         await cancelAtCarrier(shipmentId, carrierRef, 'CANCELLED');
         throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} was cancelled`, nonRetryable: true });
@@ -65,15 +70,13 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
       const shipment = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
       const status = shipment.status as ShipmentStatus;
       if ((status === 'CREATED' || status === 'PICKED_UP') && shipment.carrierRef) {
-        await cancelAtCarrier(shipmentId, shipment.carrierRef, status);
-        return { shipmentId, cancelled: true };
+        return { shipmentId, cancelled: await cancelAtCarrier(shipmentId, shipment.carrierRef, status) };
       }
       if (status === 'PENDING') {
         // The booking's answer was lost: ask the carrier what it did with the key.
         const answer = await carrier.lookup<BookingResponse>(bookingKey(shipmentId));
         if (answer?.outcome === 'booked') {
-          await cancelAtCarrier(shipmentId, answer.carrierRef, 'PENDING');
-          return { shipmentId, cancelled: true };
+          return { shipmentId, cancelled: await cancelAtCarrier(shipmentId, answer.carrierRef, 'PENDING') };
         }
         await db.shipment.updateMany({ where: { id: shipmentId, status: 'PENDING' }, data: { status: 'CANCELLED' } });
       }

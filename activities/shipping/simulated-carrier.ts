@@ -28,7 +28,11 @@ export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs }: Simulat
 
     cancel: ({ idempotencyKey, carrierRef }) =>
       onceByKey(pool, SYSTEM, idempotencyKey, async (client) => {
-        const changed = await client.query(`UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1 AND status = 'BOOKED'`, [carrierRef]);
+        // After pickup a cancellation is a return to sender, which this carrier always accepts.
+        const changed = await client.query(
+          `UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1 AND status IN ('BOOKED', 'PICKED_UP')`,
+          [carrierRef],
+        );
         return { kind: 'cancel', subject: carrierRef, response: { cancelled: (changed.rowCount ?? 0) > 0 } };
       }),
 

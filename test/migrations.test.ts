@@ -1,0 +1,100 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { postgresUrl } from '../lib/infra/postgres';
+import { migrate, migrationsDir } from '../prisma/migrate';
+
+const INIT = '20261125000000_init';
+const port = inject('pgPort');
+const created: string[] = [];
+let admin: pg.Client;
+
+beforeAll(async () => {
+  admin = new pg.Client({ connectionString: postgresUrl(port, 'postgres') });
+  await admin.connect();
+});
+
+afterAll(async () => {
+  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await admin?.end();
+});
+
+/** A brand-new, empty database; returns its URL. */
+async function freshDatabase(): Promise<string> {
+  const name = `migrate_${randomUUID().replace(/-/g, '')}`;
+  await admin.query(`CREATE DATABASE "${name}"`);
+  created.push(name);
+  return postgresUrl(port, name);
+}
+
+async function query<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const migrationRows = (url: string) =>
+  query<{ id: string; migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number }>(
+    url,
+    'SELECT id, migration_name, checksum, finished_at, rolled_back_at, applied_steps_count FROM "_prisma_migrations" ORDER BY started_at',
+  );
+
+const tables = (url: string) =>
+  query<{ table_name: string }>(url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`).then(
+    (rows) => rows.map((r) => r.table_name),
+  );
+
+describe('migrate', () => {
+  it('applies the init migration to a brand-new database and records it as prisma does', async () => {
+    const url = await freshDatabase();
+    const sql = await readFile(join(migrationsDir('orders'), INIT, 'migration.sql'));
+    const checksum = createHash('sha256').update(sql).digest('hex');
+
+    const result = await migrate(url, migrationsDir('orders'));
+
+    expect(result).toEqual({ applied: [INIT], alreadyApplied: [] });
+    const rows = await migrationRows(url);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ migration_name: INIT, checksum, rolled_back_at: null, applied_steps_count: 1 });
+    expect(rows[0]?.checksum).toMatch(/^[0-9a-f]{64}$/);
+    expect(rows[0]?.finished_at).toBeInstanceOf(Date);
+    expect(await tables(url)).toEqual(['_prisma_migrations', 'order_events', 'order_items', 'orders']);
+  });
+
+  it('applies nothing the second time', async () => {
+    const url = await freshDatabase();
+    await migrate(url, migrationsDir('orders'));
+    const before = await migrationRows(url);
+
+    const again = await migrate(url, migrationsDir('orders'));
+
+    expect(again).toEqual({ applied: [], alreadyApplied: [INIT] });
+    expect(await migrationRows(url)).toEqual(before);
+  });
+
+  it('two processes migrating at once apply the migration once', async () => {
+    const url = await freshDatabase();
+
+    const results = await Promise.all([migrate(url, migrationsDir('inventory')), migrate(url, migrationsDir('inventory'))]);
+
+    expect(results.map((r) => r.applied).flat()).toEqual([INIT]);
+    expect(results.map((r) => r.alreadyApplied).flat()).toEqual([INIT]);
+    expect((await migrationRows(url)).map((r) => r.migration_name)).toEqual([INIT]);
+  });
+
+  it('refuses to go on when an applied migration was edited', async () => {
+    const url = await freshDatabase();
+    await migrate(url, migrationsDir('orders'));
+    // Same effect as editing migration.sql after it ran: the recorded checksum no longer matches.
+    await query(url, `UPDATE "_prisma_migrations" SET checksum = $1 WHERE migration_name = $2`, ['0'.repeat(64), INIT]);
+
+    await expect(migrate(url, migrationsDir('orders'))).rejects.toThrow(/20261125000000_init was edited after it was applied/);
+    expect((await migrationRows(url)).map((r) => r.checksum)).toEqual(['0'.repeat(64)]);
+  });
+});
