@@ -131,12 +131,12 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     },
   );
 
-  const record = (type: OrderEventType, extra: EventDetails & { suffix?: string; failureReason?: FailureReason } = {}) =>
+  const record = (type: OrderEventType, extra: EventDetails & { suffix?: string; failureReason?: FailureReason; status?: OrderStatus } = {}) =>
     orders.recordOrderEvent({
       orderId,
       type,
       idempotencyKey: key(extra.suffix ? `${type}:${extra.suffix}` : type),
-      status: state.status,
+      status: extra.status ?? state.status,
       data: extra.data,
       failureReason: extra.failureReason,
       pricing: extra.pricing,
@@ -209,9 +209,11 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     throwIfCancelRequested();
     state.status = 'COMPLETING';
     await inventory.commitStock({ reservationId, orderId });
-    state.status = 'COMPLETED';
+    // The terminal status is written to the orders database before the live state shows it, so a
+    // reader never sees an ended order whose record is not complete yet.
+    await record('OrderCompleted', { status: 'COMPLETED', data: { total: state.total, currency: state.currency } });
     state.steps.push('OrderCompleted');
-    await record('OrderCompleted', { data: { total: state.total, currency: state.currency } });
+    state.status = 'COMPLETED';
   } catch (err) {
     const outcome = classify(err);
     cancelledByTemporal = isCancellation(err) ? err : undefined;
@@ -225,12 +227,13 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
           await record('CompensationRan', { suffix: undo.name, data: { compensation: undo.name } });
         }
       }
-      state.status = outcome.status;
-      state.failureReason = outcome.failureReason;
       await record(outcome.status === 'CANCELLED' ? 'OrderCancelled' : 'OrderFailed', {
+        status: outcome.status,
         failureReason: outcome.failureReason,
         data: { reason: outcome.failureReason ?? state.cancellationReason ?? 'cancelled', message: outcome.message },
       });
+      state.failureReason = outcome.failureReason;
+      state.status = outcome.status;
     });
   }
 
