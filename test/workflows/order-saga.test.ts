@@ -1,20 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import {
-  ORDERS_TASK_QUEUE,
-  cancelOrderUpdate,
-  confirmPickupSignal,
-  getOrderStateQuery,
-  orderWorkflowId,
-  type OrderStatus,
-  type PlaceOrderInput,
-} from '../../contracts/orders';
-import type { orderWorkflow } from '../../workflows/orders';
-import { createFakeServices, type FakeOptions, type FakeServices } from '../support/fake-services';
-import { bundleWorkflows, quietRuntime, withPlatformWorkers } from '../support/temporal';
+import { cancelOrderUpdate, confirmPickupSignal, getOrderStateQuery, type OrderStatus } from '../../contracts/orders';
+import { createFakeServices } from '../support/fake-services';
+import { gate, orderInput, sagaHarness } from '../support/saga';
+import { bundleWorkflows, quietRuntime } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundle;
@@ -31,68 +22,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-function orderInput(overrides: Partial<PlaceOrderInput> = {}): PlaceOrderInput {
-  return {
-    orderId: randomUUID(),
-    customerId: 'customer-1',
-    items: [
-      { sku: 'MUG-LOGO', quantity: 2 },
-      { sku: 'CAP-NAVY', quantity: 1 },
-    ],
-    payment: { token: 'tok_visa' },
-    shippingAddress: { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' },
-    requestHash: 'test',
-    ...overrides,
-  };
-}
-
-async function startOrder(input: PlaceOrderInput) {
-  return env.client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
-    taskQueue: ORDERS_TASK_QUEUE,
-    workflowId: orderWorkflowId(input.orderId),
-    args: [input],
-  });
-}
-
-type Handle = Awaited<ReturnType<typeof startOrder>>;
-
-async function waitForStatus(handle: Handle, status: OrderStatus): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const state = await handle.query(getOrderStateQuery);
-    if (state.status === status) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`order never reached ${status}`);
-}
-
-/** Places an order on workers backed by `fakes`; `drive` steers it (signals, cancels) and returns its result. */
-function run<T>(fakes: FakeServices, drive: () => Promise<T>): Promise<T> {
-  return withPlatformWorkers(env.nativeConnection, 'default', bundle, fakes, drive);
-}
-
-/** The carrier's pickup arrives once the order waits for it. */
-async function confirmPickup(handle: Handle): Promise<void> {
-  await waitForStatus(handle, 'AWAITING_PICKUP');
-  await handle.signal(confirmPickupSignal, { carrierRef: 'ref', pickedUpAt: new Date().toISOString() });
-}
-
-/** Holds the named activity when it starts, until `open()`. */
-function gate(activity: string): { onCall: FakeOptions['onCall']; entered: Promise<void>; open: () => void } {
-  let entered!: () => void;
-  let open!: () => void;
-  const enteredP = new Promise<void>((r) => (entered = r));
-  const opened = new Promise<void>((r) => (open = r));
-  return {
-    onCall: async (name) => {
-      if (name === activity) {
-        entered();
-        await opened;
-      }
-    },
-    entered: enteredP,
-    open,
-  };
-}
+const { startOrder, waitForStatus, confirmPickup, run } = sagaHarness(() => env, () => bundle);
 
 describe('orderWorkflow', () => {
   it('completes the happy path and records every step in order', async () => {

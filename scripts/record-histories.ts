@@ -1,0 +1,41 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { PROJECT_ROOT } from '../lib/infra/paths';
+import { ensureTemporalTools } from '../lib/infra/tools';
+import { sagaHarness } from '../test/support/saga';
+import { SCENARIOS, runScenario } from '../test/support/scenarios';
+import { bundleWorkflows, quietRuntime } from '../test/support/temporal';
+
+/**
+ * Records the event history of every saga scenario with the workflow code as it is now, into
+ * test/replay/histories/<label>/. Record a new label before a change to orderWorkflow that
+ * needs patched(): the replay test keeps every label replaying, so old runs stay safe.
+ *
+ *   node --import tsx scripts/record-histories.ts v2
+ */
+const label = process.argv[2];
+if (!label || !/^[a-z0-9-]+$/.test(label)) {
+  console.error('usage: node --import tsx scripts/record-histories.ts <label>');
+  process.exit(2);
+}
+
+quietRuntime();
+const tools = await ensureTemporalTools(console.log);
+const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: tools.testServer } } });
+const bundle: WorkflowBundle = await bundleWorkflows();
+const harness = sagaHarness(() => env, () => bundle);
+const dir = join(PROJECT_ROOT, 'test', 'replay', 'histories', label);
+await mkdir(dir, { recursive: true });
+try {
+  for (const scenario of SCENARIOS) {
+    const handle = await runScenario(harness, scenario);
+    const history = await handle.fetchHistory();
+    await writeFile(join(dir, `${scenario.name}.json`), `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);
+    console.log(`recorded ${label}/${scenario.name} (${history.events?.length ?? 0} events)`);
+  }
+} finally {
+  await env.teardown();
+}

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundle } from '@temporalio/worker';
+import {
+  ORDERS_TASK_QUEUE,
+  confirmPickupSignal,
+  getOrderStateQuery,
+  orderWorkflowId,
+  type OrderStatus,
+  type PlaceOrderInput,
+} from '../../contracts/orders';
+import type { orderWorkflow } from '../../workflows/orders';
+import type { FakeOptions, FakeServices } from './fake-services';
+import { withPlatformWorkers } from './temporal';
+
+/** A default order: two lines, a good card, a served country. */
+export function orderInput(overrides: Partial<PlaceOrderInput> = {}): PlaceOrderInput {
+  return {
+    orderId: randomUUID(),
+    customerId: 'customer-1',
+    items: [
+      { sku: 'MUG-LOGO', quantity: 2 },
+      { sku: 'CAP-NAVY', quantity: 1 },
+    ],
+    payment: { token: 'tok_visa' },
+    shippingAddress: { name: 'Ada Lovelace', line1: '12 St James Sq', city: 'London', postalCode: 'SW1Y 4JH', country: 'GB' },
+    requestHash: 'test',
+    ...overrides,
+  };
+}
+
+/** Holds the named activity when it starts, until `open()`. */
+export function gate(activity: string): { onCall: FakeOptions['onCall']; entered: Promise<void>; open: () => void } {
+  let entered!: () => void;
+  let open!: () => void;
+  const enteredP = new Promise<void>((r) => (entered = r));
+  const opened = new Promise<void>((r) => (open = r));
+  return {
+    onCall: async (name) => {
+      if (name === activity) {
+        entered();
+        await opened;
+      }
+    },
+    entered: enteredP,
+    open,
+  };
+}
+
+/** Drives orders on a test environment, with the four task queues served by fakes. */
+export function sagaHarness(getEnv: () => TestWorkflowEnvironment, getBundle: () => WorkflowBundle) {
+  const startOrder = (input: PlaceOrderInput) =>
+    getEnv().client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+      taskQueue: ORDERS_TASK_QUEUE,
+      workflowId: orderWorkflowId(input.orderId),
+      args: [input],
+    });
+  type Handle = Awaited<ReturnType<typeof startOrder>>;
+
+  async function waitForStatus(handle: Handle, status: OrderStatus): Promise<void> {
+    for (let i = 0; i < 500; i++) {
+      const state = await handle.query(getOrderStateQuery);
+      if (state.status === status) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`order never reached ${status}`);
+  }
+
+  /** The carrier's pickup arrives once the order waits for it. */
+  async function confirmPickup(handle: Handle): Promise<void> {
+    await waitForStatus(handle, 'AWAITING_PICKUP');
+    await handle.signal(confirmPickupSignal, { carrierRef: 'ref', pickedUpAt: new Date(0).toISOString() });
+  }
+
+  /** Runs `drive` with workers whose activities are `fakes`. */
+  const run = <T>(fakes: FakeServices, drive: () => Promise<T>): Promise<T> =>
+    withPlatformWorkers(getEnv().nativeConnection, 'default', getBundle(), fakes, drive);
+
+  return { startOrder, waitForStatus, confirmPickup, run };
+}
+export type SagaHarness = ReturnType<typeof sagaHarness>;
+export type OrderHandle = Awaited<ReturnType<SagaHarness['startOrder']>>;
