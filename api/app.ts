@@ -18,6 +18,7 @@ import {
   type Compensation,
   type OrderState,
   type OrderStep,
+  type OrderTimings,
   type PlaceOrderInput,
   type ServiceHealth,
 } from '../contracts/orders';
@@ -41,8 +42,8 @@ export interface AppDeps {
   client: Client;
   db: OrdersDb;
   log: Logger;
-  /** how long the carrier has to confirm pickup, passed to each new order */
-  pickupTimeout?: string;
+  /** the waits of each new order (pickup timeout, reservation hold, authorisation validity) */
+  timings?: OrderTimings;
   catalogueTtlMs?: number;
   catalogue?: Catalogue;
 }
@@ -58,7 +59,7 @@ const FORWARD_STEPS: readonly string[] = [
 ] satisfies OrderStep[];
 
 /** The storefront's REST API: validates at the edge, starts or signals order workflows, reads. */
-export function createApp({ client, db, log, pickupTimeout, catalogueTtlMs = 5_000, catalogue: given }: AppDeps) {
+export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_000, catalogue: given }: AppDeps) {
   const catalogue = given ?? createCatalogue(client, catalogueTtlMs);
   const app = express();
   app.disable('x-powered-by');
@@ -109,7 +110,7 @@ export function createApp({ client, db, log, pickupTimeout, catalogueTtlMs = 5_0
       return accepted(recorded.status, true);
     }
 
-    const input: PlaceOrderInput = { orderId, ...body.data, requestHash: hash, ...(pickupTimeout ? { pickupTimeout } : {}) };
+    const input: PlaceOrderInput = { orderId, ...body.data, requestHash: hash, ...timings };
     const workflowId = orderWorkflowId(orderId);
     try {
       await client.workflow.start<typeof orderWorkflow>('orderWorkflow', {

@@ -7,6 +7,7 @@ import { createLogger } from '../lib/logger';
 import { createApp } from './app';
 
 const log = createLogger('api');
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 48h or 7d');
 
 async function main() {
   const config = parseEnv(
@@ -17,14 +18,21 @@ async function main() {
       LOG_LEVEL: logLevel,
       ORDERS_DATABASE_URL: z.string().url().default(localDatabaseUrl('orders')),
       API_DB_POOL_MAX: poolSize(5),
-      PICKUP_TIMEOUT: z.string().regex(/^\d+(ms|s|m|h|d)$/).default('48h'),
+      PICKUP_TIMEOUT: duration.default('48h'),
+      RESERVATION_HOLD: duration.default('24h'),
+      AUTHORISATION_VALIDITY: duration.default('7d'),
     }),
   );
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api', log);
   const db = createOrdersDb(pool);
-  const app = createApp({ client, db, log, pickupTimeout: config.PICKUP_TIMEOUT });
+  const app = createApp({
+    client,
+    db,
+    log,
+    timings: { pickupTimeout: config.PICKUP_TIMEOUT, reservationHold: config.RESERVATION_HOLD, authorisationValidity: config.AUTHORISATION_VALIDITY },
+  });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, 'api listening'));
 
   const shutdown = async () => {

@@ -20,6 +20,13 @@ export interface ReserveStockInput {
   reservationId: string;
   orderId: string;
   items: OrderLine[];
+  /** how long the units are held; the order renews the hold if it needs them longer */
+  holdMs?: number;
+}
+
+export interface RenewReservationInput {
+  reservationId: string;
+  holdMs: number;
 }
 
 export interface ReservedLine extends OrderLine {

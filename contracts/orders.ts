@@ -42,7 +42,7 @@ export type OrderStep =
 
 export type Compensation = 'StockReleased' | 'PaymentVoided' | 'PaymentRefunded' | 'ShipmentCancelled';
 
-export type OrderEventType = OrderStep | 'CompensationRan' | 'OrderFailed' | 'OrderCancelled';
+export type OrderEventType = OrderStep | 'ReservationRenewed' | 'PaymentReauthorised' | 'CompensationRan' | 'OrderFailed' | 'OrderCancelled';
 
 export interface PlaceOrderInput {
   orderId: string;
@@ -54,7 +54,14 @@ export interface PlaceOrderInput {
   requestHash: string;
   /** how long the carrier has to confirm pickup before the order fails (default 48 hours) */
   pickupTimeout?: string;
+  /** how long inventory holds a reservation before the order must renew it (default 24 hours) */
+  reservationHold?: string;
+  /** how long the provider honours an authorisation before the order must re-authorise (default 7 days) */
+  authorisationValidity?: string;
 }
+
+/** The waits of an order, set per deployment and passed to each new order. */
+export type OrderTimings = Pick<PlaceOrderInput, 'pickupTimeout' | 'reservationHold' | 'authorisationValidity'>;
 
 export interface OrderLineView extends OrderLine {
   unitPrice?: number;

@@ -18,6 +18,14 @@ export interface Authorisation {
   currency: string;
 }
 
+export interface ReauthorisePaymentInput {
+  paymentId: string;
+  orderId: string;
+  token: string;
+  /** 1 for the first re-authorisation, 2 for the next…: part of the idempotency key */
+  round: number;
+}
+
 export interface PaymentRef {
   paymentId: string;
   orderId: string;

@@ -6,12 +6,14 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { RetryState } from '@temporalio/common';
+import { RetryState, type Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import type { InventoryActivities } from '../activities/inventory';
 import type { OrderActivities } from '../activities/orders';
 import type { PaymentActivities } from '../activities/payments';
@@ -39,6 +41,18 @@ import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
 import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 
 export const DEFAULT_PICKUP_TIMEOUT = '48h';
+export const DEFAULT_RESERVATION_HOLD = '24h';
+export const DEFAULT_AUTHORISATION_VALIDITY = '7d';
+
+/**
+ * Versioned change (Temporal patch): orders started before it waited for pickup with one timer;
+ * orders started after it also renew their stock reservation and re-authorise their payment
+ * before either expires. Both kinds replay (test/replay/histories/v1 and v2).
+ */
+export const DURABLE_HOLDS_PATCH = 'durable-holds';
+
+/** Renew this long before a hold runs out: an hour, or a tenth of a short hold. */
+const renewalMargin = (holdMs: number) => Math.min(3_600_000, holdMs / 10);
 
 const BUSINESS_FAILURES = Object.values(ErrorType);
 
@@ -159,6 +173,9 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
   }
 
   try {
+    const renewsHolds = patched(DURABLE_HOLDS_PATCH);
+    const reservationHoldMs = msToNumber((input.reservationHold ?? DEFAULT_RESERVATION_HOLD) as Duration);
+    const authorisationValidityMs = msToNumber((input.authorisationValidity ?? DEFAULT_AUTHORISATION_VALIDITY) as Duration);
     await orders.recordOrderPlaced({
       orderId,
       customerId: input.customerId,
@@ -172,12 +189,13 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     const reservationId = key('reservation');
     undos.push({ name: 'StockReleased', run: async () => (await undoInventory.releaseStock({ reservationId, orderId })).released });
     const reservation = await step('RESERVING_STOCK', 'StockReserved', () =>
-      inventory.reserveStock({ reservationId, orderId, items: input.items }),
+      inventory.reserveStock({ reservationId, orderId, items: input.items, ...(renewsHolds ? { holdMs: reservationHoldMs } : {}) }),
       (r) => ({ data: { reservationId, total: r.total, currency: r.currency }, pricing: r }),
     );
     state.items = reservation.lines;
     state.total = reservation.total;
     state.currency = reservation.currency;
+    let reservationRenewAt = Date.now() + reservationHoldMs - renewalMargin(reservationHoldMs);
 
     const paymentId = key('payment');
     undos.push({ name: 'PaymentVoided', run: async () => (await undoPayments.voidPayment({ paymentId, orderId })).action !== 'NONE' });
@@ -193,11 +211,39 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
       (s) => ({ data: { carrierRef: s.carrierRef, trackingNumber: s.trackingNumber } }),
     );
 
+    let authorisationRenewAt = Date.now() + authorisationValidityMs - renewalMargin(authorisationValidityMs);
+
     await step('AWAITING_PICKUP', 'PickupConfirmed', async () => {
       const timeout = input.pickupTimeout ?? DEFAULT_PICKUP_TIMEOUT;
-      const arrived = await condition(() => pickup !== undefined || state.cancellationReason !== undefined, timeout);
+      const settled = () => pickup !== undefined || state.cancellationReason !== undefined;
+      if (!renewsHolds) {
+        await condition(settled, timeout);
+      } else {
+        // Wait for the carrier, waking only to renew what would otherwise expire meanwhile.
+        const deadline = Date.now() + msToNumber(timeout as Duration);
+        let renewals = 0;
+        let reauthorisations = 0;
+        while (!settled() && Date.now() < deadline) {
+          const wakeAt = Math.min(deadline, reservationRenewAt, authorisationRenewAt);
+          if (Date.now() < wakeAt) {
+            await condition(settled, wakeAt - Date.now());
+            continue;
+          }
+          if (Date.now() >= reservationRenewAt) {
+            const { expiresAt } = await inventory.renewReservation({ reservationId, holdMs: reservationHoldMs });
+            reservationRenewAt = Date.now() + reservationHoldMs - renewalMargin(reservationHoldMs);
+            await record('ReservationRenewed', { suffix: String(++renewals), data: { expiresAt } });
+          }
+          if (Date.now() >= authorisationRenewAt) {
+            const round = ++reauthorisations;
+            const { authorisationId } = await payments.reauthorisePayment({ paymentId, orderId, token: input.payment.token, round });
+            authorisationRenewAt = Date.now() + authorisationValidityMs - renewalMargin(authorisationValidityMs);
+            await record('PaymentReauthorised', { suffix: String(round), data: { authorisationId, round } });
+          }
+        }
+      }
       throwIfCancelRequested();
-      if (!arrived || !pickup) {
+      if (!pickup) {
         throw ApplicationFailure.create({ type: ErrorType.PickupTimeout, message: `carrier did not pick up within ${timeout}`, nonRetryable: true });
       }
       return pickup;

@@ -3,6 +3,7 @@ import { ErrorType } from '../../contracts/errors';
 import type {
   Product,
   ReleaseStockInput,
+  RenewReservationInput,
   Reservation,
   ReservationStatus,
   ReserveStockInput,
@@ -25,7 +26,7 @@ export function createInventoryActivities({ db }: InventoryDeps) {
       return products.map(({ sku, name, price, currency, stock }) => ({ sku, name, price, currency, available: stock }));
     },
 
-    async reserveStock({ reservationId, orderId, items }: ReserveStockInput): Promise<Reservation> {
+    async reserveStock({ reservationId, orderId, items, holdMs }: ReserveStockInput): Promise<Reservation> {
       const created = await db.$transaction(async (tx) => {
         // The insert takes the key first: a concurrent retry waits here and then finds the row.
         const inserted = await tx.reservation.createMany({
@@ -65,7 +66,7 @@ export function createInventoryActivities({ db }: InventoryDeps) {
           });
         }
         const currency = [...currencies][0] ?? '';
-        await tx.reservation.update({ where: { id: reservationId }, data: { currency } });
+        await tx.reservation.update({ where: { id: reservationId }, data: { currency, expiresAt: holdMs ? new Date(Date.now() + holdMs) : null } });
         await tx.reservationLine.createMany({ data: lines.map((l) => ({ reservationId, ...l })) });
         return toReservation(reservationId, lines, currency);
       });
@@ -111,6 +112,19 @@ export function createInventoryActivities({ db }: InventoryDeps) {
         if (existing.status !== 'HELD') return { released: false };
       }
       throw new Error(`reservation ${reservationId} kept changing while being released`);
+    },
+
+    /** Extends the hold of a reservation the order still needs. */
+    async renewReservation({ reservationId, holdMs }: RenewReservationInput): Promise<{ expiresAt: string }> {
+      const expiresAt = new Date(Date.now() + holdMs);
+      const renewed = await db.reservation.updateMany({ where: { id: reservationId, status: 'HELD' }, data: { expiresAt } });
+      if (renewed.count === 1) return { expiresAt: expiresAt.toISOString() };
+      const existing = await db.reservation.findUnique({ where: { id: reservationId } });
+      throw ApplicationFailure.create({
+        type: ErrorType.AlreadyCompensated,
+        message: `reservation ${reservationId} is ${existing?.status ?? 'missing'} and cannot be renewed`,
+        nonRetryable: true,
+      });
     },
 
     /** The order completed: the reserved units have left the warehouse for good. */

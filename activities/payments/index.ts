@@ -7,6 +7,7 @@ import type {
   PaymentRef,
   PaymentReversal,
   PaymentStatus,
+  ReauthorisePaymentInput,
 } from '../../contracts/payments';
 import type { PaymentsDb } from './db';
 import type { AuthoriseResponse, PaymentProvider } from './provider';
@@ -93,6 +94,42 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         }
       }
       return { paymentId, authorisationId, amount, currency };
+    },
+
+    /**
+     * Replaces an authorisation about to expire with a fresh one for the same amount, then voids
+     * the old one. Round N uses its own keys, so a retry of round N repeats nothing.
+     */
+    async reauthorisePayment({ paymentId, token, round }: ReauthorisePaymentInput): Promise<Authorisation> {
+      const key = `${operationKey(paymentId, 'AUTHORISE')}:${round}`;
+      const payment = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
+      const done = await db.paymentOperation.findUnique({ where: { idempotencyKey: key } });
+      if (done?.outcome === 'approved' && done.providerRef) {
+        return { paymentId, authorisationId: done.providerRef, amount: payment.amount, currency: payment.currency };
+      }
+      if (payment.status !== 'AUTHORISED' || !payment.authorisationId) throw alreadyCompensated(paymentId, payment.status);
+      const previous = payment.authorisationId;
+      const answer = await provider.authorise({ idempotencyKey: key, amount: payment.amount, currency: payment.currency, token });
+      if (answer.outcome === 'declined') {
+        await db.paymentOperation.createMany({
+          data: [{ idempotencyKey: key, paymentId, kind: 'AUTHORISE', amount: payment.amount, outcome: answer.reason }],
+          skipDuplicates: true,
+        });
+        throw declined(answer.reason);
+      }
+      // The new authorisation first, then the old one goes: the order is never without one.
+      await provider.void({ idempotencyKey: `${operationKey(paymentId, 'VOID')}:${round}`, authorisationId: previous });
+      await db.$transaction([
+        db.payment.updateMany({ where: { id: paymentId, authorisationId: previous }, data: { authorisationId: answer.authorisationId } }),
+        db.paymentOperation.createMany({
+          data: [
+            { idempotencyKey: key, paymentId, kind: 'AUTHORISE', amount: payment.amount, providerRef: answer.authorisationId, outcome: 'approved' },
+            { idempotencyKey: `${operationKey(paymentId, 'VOID')}:${round}`, paymentId, kind: 'VOID', amount: payment.amount, providerRef: previous, outcome: 'voided' },
+          ],
+          skipDuplicates: true,
+        }),
+      ]);
+      return { paymentId, authorisationId: answer.authorisationId, amount: payment.amount, currency: payment.currency };
     },
 
     async capturePayment({ paymentId }: PaymentRef): Promise<Capture> {

@@ -278,4 +278,24 @@ describe('inventory activities against PostgreSQL', () => {
     expect(failure.nonRetryable).toBe(true);
     expect((await reservationRows(input.reservationId)).map((r) => r.status)).toEqual(['RELEASED']);
   });
+
+  it('reserveStock sets the hold; renewReservation twice extends it without touching stock; a released one cannot be renewed', async () => {
+    const input = { ...newOrder([{ sku: 'POSTER-A2', quantity: 1 }]), holdMs: 60_000 };
+    const before = Date.now();
+    await runActivity(acts.reserveStock, input);
+    const held = await pool.query<{ expires_at: Date }>('SELECT expires_at FROM reservations WHERE id = $1', [input.reservationId]);
+    expect(held.rows[0]!.expires_at.getTime()).toBeGreaterThanOrEqual(before + 60_000 - 1000);
+    expect(held.rows[0]!.expires_at.getTime()).toBeLessThan(before + 120_000);
+
+    const stock = await stockOf('POSTER-A2');
+    await runActivity(acts.renewReservation, { reservationId: input.reservationId, holdMs: 3_600_000 });
+    const renewed = await runActivity(acts.renewReservation, { reservationId: input.reservationId, holdMs: 3_600_000 });
+    expect(new Date(renewed.expiresAt).getTime()).toBeGreaterThan(before + 3_000_000);
+    expect(await stockOf('POSTER-A2')).toBe(stock);
+
+    await runActivity(acts.releaseStock, { reservationId: input.reservationId, orderId: input.orderId });
+    const failure = await failureOf(runActivity(acts.renewReservation, { reservationId: input.reservationId, holdMs: 1000 }));
+    expect(failure.type).toBe('AlreadyCompensated');
+    expect(failure.nonRetryable).toBe(true);
+  });
 });

@@ -308,4 +308,23 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
     expect(await paymentRows(input.paymentId)).toMatchObject([{ status: 'REFUNDED', captured_amount: 2499, refunded_amount: 2499 }]);
     expect((await providerOperations(input.paymentId)).map((o) => o.kind).sort()).toEqual(['authorise', 'capture', 'refund']);
   });
+
+  it('reauthorisePayment twice makes one new authorisation, voids the old one once, and capture uses the new one', async () => {
+    const input = newPayment();
+    const first = await runActivity(acts.authorisePayment, input);
+    const again = { paymentId: input.paymentId, orderId: input.orderId, token: input.token, round: 1 };
+    const renewed = await runActivity(acts.reauthorisePayment, again);
+    const repeated = await runActivity(acts.reauthorisePayment, again);
+    expect(repeated).toEqual(renewed);
+    expect(renewed.authorisationId).not.toBe(first.authorisationId);
+
+    const ops = await providerOperations(input.paymentId);
+    expect(ops.filter((o) => o.kind === 'authorise')).toHaveLength(2);
+    expect(ops.filter((o) => o.kind === 'void')).toHaveLength(1);
+    expect((await providerAuthorisations(first.authorisationId))[0]!.status).toBe('VOIDED');
+    expect((await providerAuthorisations(renewed.authorisationId))[0]!.status).toBe('AUTHORISED');
+
+    await runActivity(acts.capturePayment, refOf(input));
+    expect((await providerAuthorisations(renewed.authorisationId))[0]!.status).toBe('CAPTURED');
+  });
 });

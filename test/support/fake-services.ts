@@ -20,6 +20,8 @@ export interface FakeOptions {
   refusedCountries?: string[];
   /** called when an activity starts; await in it to hold the activity (a gate) */
   onCall?: (activity: string) => Promise<void> | void;
+  /** the fake provider declines every re-authorisation */
+  declineReauthorisation?: boolean;
   /** make an activity throw a retryable infrastructure error on its first `n` attempts */
   failFirst?: Partial<Record<string, number>>;
 }
@@ -77,6 +79,13 @@ export function createFakeServices(options: FakeOptions = {}) {
       reservation.status = 'RELEASED';
       return { released: true };
     },
+    async renewReservation({ reservationId }) {
+      await enter('renewReservation');
+      if (reservations.get(reservationId)?.status !== 'HELD') {
+        throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: 'not held', nonRetryable: true });
+      }
+      return { expiresAt: new Date(0).toISOString() };
+    },
     async commitStock({ reservationId }) {
       await enter('commitStock');
       const reservation = reservations.get(reservationId);
@@ -94,6 +103,14 @@ export function createFakeServices(options: FakeOptions = {}) {
       }
       payments.set(paymentId, { status: 'AUTHORISED', amount });
       return { paymentId, authorisationId: `auth-${paymentId}`, amount, currency };
+    },
+    async reauthorisePayment({ paymentId, round }) {
+      await enter('reauthorisePayment');
+      const payment = payments.get(paymentId)!;
+      if (options.declineReauthorisation) {
+        throw ApplicationFailure.create({ type: ErrorType.PaymentDeclined, message: 'declined', nonRetryable: true });
+      }
+      return { paymentId, authorisationId: `auth-${paymentId}-${round}`, amount: payment.amount, currency: 'EUR' };
     },
     async capturePayment({ paymentId }) {
       await enter('capturePayment');

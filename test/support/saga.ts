@@ -76,7 +76,10 @@ export function sagaHarness(getEnv: () => TestWorkflowEnvironment, getBundle: ()
   const run = <T>(fakes: FakeServices, drive: () => Promise<T>): Promise<T> =>
     withPlatformWorkers(getEnv().nativeConnection, 'default', getBundle(), fakes, drive);
 
-  return { startOrder, waitForStatus, confirmPickup, run };
+  /** Skips workflow time forward (the time-skipping server moves its clock, not the wall clock). */
+  const sleep = (duration: string) => getEnv().sleep(duration as Parameters<TestWorkflowEnvironment['sleep']>[0]);
+
+  return { startOrder, waitForStatus, confirmPickup, run, sleep };
 }
 export type SagaHarness = ReturnType<typeof sagaHarness>;
 export type OrderHandle = Awaited<ReturnType<SagaHarness['startOrder']>>;

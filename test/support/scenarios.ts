@@ -30,6 +30,23 @@ export const SCENARIOS: Scenario[] = [
   },
   { name: 'pickup-timeout', drive: (_h, handle) => handle.result() },
   {
+    // patched in after v1: the reservation is renewed and the payment re-authorised while waiting
+    name: 'holds-renewed',
+    input: { pickupTimeout: '10d' },
+    drive: async (h, handle) => {
+      await h.waitForStatus(handle, 'AWAITING_PICKUP');
+      await h.sleep('8 days');
+      await h.confirmPickup(handle);
+      return handle.result();
+    },
+  },
+  {
+    name: 'reauthorisation-declined',
+    fakes: { declineReauthorisation: true },
+    input: { pickupTimeout: '10d' },
+    drive: (_h, handle) => handle.result(),
+  },
+  {
     name: 'cancelled-awaiting-pickup',
     drive: async (h, handle) => {
       await h.waitForStatus(handle, 'AWAITING_PICKUP');

@@ -190,6 +190,34 @@ describe('orderWorkflow', () => {
     expect(waitedMs).toBeGreaterThanOrEqual(48 * 3600_000);
   });
 
+  it('renews the reservation every 23 hours and re-authorises the payment before 7 days while waiting 8 days for pickup', async () => {
+    const fakes = createFakeServices();
+    const result = await run(fakes, async () => {
+      const handle = await startOrder(orderInput({ pickupTimeout: '10d' }));
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      await env.sleep('8 days');
+      await confirmPickup(handle);
+      return handle.result();
+    });
+    expect(result.status).toBe('COMPLETED');
+    // 24-hour holds renewed an hour before they end: at 23 h, 46 h, … 184 h
+    expect(fakes.attempts.renewReservation).toBe(8);
+    expect(fakes.attempts.reauthorisePayment).toBe(1);
+    expect(fakes.events.filter((e) => e.type === 'PaymentReauthorised')).toHaveLength(1);
+    const reauthorisedAt = fakes.calls.indexOf('reauthorisePayment');
+    expect(reauthorisedAt).toBeGreaterThan(-1);
+    expect(fakes.calls.indexOf('capturePayment')).toBeGreaterThan(reauthorisedAt);
+  });
+
+  it('fails PAYMENT_DECLINED and unwinds when the re-authorisation is declined', async () => {
+    const fakes = createFakeServices({ declineReauthorisation: true });
+    const result = await run(fakes, async () => (await startOrder(orderInput({ pickupTimeout: '10d' }))).result());
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED' });
+    expect(result.compensations).toEqual(['ShipmentCancelled', 'PaymentVoided', 'StockReleased']);
+    expect(fakes.attempts.renewReservation).toBe(7);
+    expect(fakes.calls).not.toContain('capturePayment');
+  });
+
   it('retries infrastructure failures and still charges once', async () => {
     const fakes = createFakeServices({ failFirst: { authorisePayment: 2, reserveStock: 1 } });
     const result = await run(fakes, async () => {
