@@ -11,6 +11,8 @@ export const ErrorType = {
   PickupTimeout: 'PickupTimeout',
   OrderCancelled: 'OrderCancelled',
   OrderNotCancellable: 'OrderNotCancellable',
+  /** an operator's retry or resolve sent to an order that is not waiting for one */
+  NotNeedingAttention: 'NotNeedingAttention',
   /** A forward step found its compensation had already run (a zombie retry after a timeout). */
   AlreadyCompensated: 'AlreadyCompensated',
 } as const;

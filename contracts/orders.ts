@@ -23,6 +23,7 @@ export type OrderStatus =
   | 'CAPTURING_PAYMENT'
   | 'COMPLETING'
   | 'COMPENSATING'
+  | 'NEEDS_ATTENTION'
   | 'COMPLETED'
   | 'FAILED'
   | 'CANCELLED';
@@ -42,7 +43,16 @@ export type OrderStep =
 
 export type Compensation = 'StockReleased' | 'PaymentVoided' | 'PaymentRefunded' | 'ShipmentCancelled';
 
-export type OrderEventType = OrderStep | 'ReservationRenewed' | 'PaymentReauthorised' | 'CompensationRan' | 'OrderFailed' | 'OrderCancelled';
+export type OrderEventType =
+  | OrderStep
+  | 'ReservationRenewed'
+  | 'PaymentReauthorised'
+  | 'CompensationRan'
+  | 'NeedsAttention'
+  | 'CompensationRetried'
+  | 'CompensationResolvedByHand'
+  | 'OrderFailed'
+  | 'OrderCancelled';
 
 export interface PlaceOrderInput {
   orderId: string;
@@ -78,6 +88,10 @@ export interface OrderState {
   compensations: Compensation[];
   failureReason?: FailureReason;
   cancellationReason?: string;
+  /** while NEEDS_ATTENTION: the undos still to run, in order, and why the first one is stuck */
+  attention?: { pending: Compensation[]; error: string; since: string };
+  /** undos an operator declared done by hand */
+  resolvedByHand?: Compensation[];
 }
 
 export interface OrderResult {
@@ -117,6 +131,21 @@ export interface CancelOrderResult {
   status: OrderStatus;
 }
 
+export interface RetryCompensationRequest {
+  operator: string;
+}
+
+export interface ResolveCompensationRequest {
+  operator: string;
+  /** what was done by hand, for the audit trail */
+  note: string;
+}
+
+export interface AttentionResult {
+  orderId: string;
+  pending: Compensation[];
+}
+
 export interface PickupConfirmation {
   carrierRef: string;
   pickedUpAt: string;
@@ -131,5 +160,9 @@ export interface ServiceHealth {
 export const getOrderStateQuery = defineQuery<OrderState>('getOrderState');
 export const cancelOrderUpdate = defineUpdate<CancelOrderResult, [CancelOrderRequest]>('cancelOrder');
 export const confirmPickupSignal = defineSignal<[PickupConfirmation]>('confirmPickup');
+/** Operator: run the stuck undos again (after fixing what made them fail). */
+export const retryCompensationUpdate = defineUpdate<AttentionResult, [RetryCompensationRequest]>('retryCompensation');
+/** Operator: the stuck undos were done by hand; end the order. */
+export const resolveCompensationUpdate = defineUpdate<AttentionResult, [ResolveCompensationRequest]>('resolveCompensation');
 
 export type { Product };

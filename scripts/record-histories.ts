@@ -14,9 +14,11 @@ import { bundleWorkflows, quietRuntime } from '../test/support/temporal';
  * test/replay/histories/<label>/. Record a new label before a change to orderWorkflow that
  * needs patched(): the replay test keeps every label replaying, so old runs stay safe.
  *
- *   node --import tsx scripts/record-histories.ts v2
+ *   node --import tsx scripts/record-histories.ts v2 [scenario …]
+ *
+ * Naming scenarios records just those (a scenario added without a change to existing paths).
  */
-const label = process.argv[2];
+const [label, ...only] = process.argv.slice(2);
 if (!label || !/^[a-z0-9-]+$/.test(label)) {
   console.error('usage: node --import tsx scripts/record-histories.ts <label>');
   process.exit(2);
@@ -30,7 +32,7 @@ const harness = sagaHarness(() => env, () => bundle);
 const dir = join(PROJECT_ROOT, 'test', 'replay', 'histories', label);
 await mkdir(dir, { recursive: true });
 try {
-  for (const scenario of SCENARIOS) {
+  for (const scenario of SCENARIOS.filter((s) => only.length === 0 || only.includes(s.name))) {
     const handle = await runScenario(harness, scenario);
     const history = await handle.fetchHistory();
     await writeFile(join(dir, `${scenario.name}.json`), `${JSON.stringify(JSON.parse(historyToJSON(history)), null, 1)}\n`);

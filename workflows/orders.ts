@@ -26,6 +26,8 @@ import {
   confirmPickupSignal,
   getOrderStateQuery,
   isTerminal,
+  resolveCompensationUpdate,
+  retryCompensationUpdate,
   stepKey,
   type Compensation,
   type OrderEventType,
@@ -68,10 +70,15 @@ const forwardStep = (taskQueue: string): ActivityOptions => ({
   retry: { initialInterval: '250ms', backoffCoefficient: 2, maximumInterval: '20s', nonRetryableErrorTypes: BUSINESS_FAILURES },
 });
 
-/** A compensation must finish, however long the other service is away: it retries without a limit. */
+/**
+ * An undo retries for half an hour; past that budget something needs a person (a service down
+ * that long, or a refusal no retry will change), so the order waits in NEEDS_ATTENTION.
+ */
+export const COMPENSATION_BUDGET = '30m';
 const compensationStep = (taskQueue: string): ActivityOptions => ({
   taskQueue,
   startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: COMPENSATION_BUDGET,
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' },
 });
 
@@ -134,7 +141,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     },
     {
       validator: (_request) => {
-        if (isTerminal(state.status) || state.status === 'COMPENSATING' || state.status === 'COMPLETING') {
+        if (isTerminal(state.status) || ['COMPENSATING', 'NEEDS_ATTENTION', 'COMPLETING'].includes(state.status)) {
           throw ApplicationFailure.create({
             type: ErrorType.OrderNotCancellable,
             message: `order ${orderId} is ${state.status} and can no longer be cancelled`,
@@ -169,6 +176,75 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
   function throwIfCancelRequested(): void {
     if (state.cancellationReason !== undefined) {
       throw ApplicationFailure.create({ type: ErrorType.OrderCancelled, message: state.cancellationReason, nonRetryable: true });
+    }
+  }
+
+  let operatorDecision: { action: 'retry' | 'resolve'; operator: string; note?: string } | undefined;
+  const needsAttention = (_request: unknown) => {
+    if (state.status !== 'NEEDS_ATTENTION') {
+      throw ApplicationFailure.create({ type: ErrorType.NotNeedingAttention, message: `order ${orderId} is ${state.status}`, nonRetryable: true });
+    }
+  };
+  setHandler(
+    retryCompensationUpdate,
+    ({ operator }) => {
+      operatorDecision = { action: 'retry', operator };
+      return { orderId, pending: state.attention?.pending ?? [] };
+    },
+    { validator: needsAttention },
+  );
+  setHandler(
+    resolveCompensationUpdate,
+    ({ operator, note }) => {
+      operatorDecision = { action: 'resolve', operator, note };
+      return { orderId, pending: state.attention?.pending ?? [] };
+    },
+    {
+      validator: (request) => {
+        needsAttention(request);
+        if (!request.note?.trim()) {
+          throw ApplicationFailure.create({ type: ErrorType.NotNeedingAttention, message: 'say what was done by hand in `note`', nonRetryable: true });
+        }
+      },
+    },
+  );
+
+  /**
+   * Runs the undos in order. One that fails past its retry budget parks the order in
+   * NEEDS_ATTENTION with what is left to undo, until an operator retries or resolves it by hand.
+   */
+  async function compensate(pending: Undo[]): Promise<void> {
+    let round = 0;
+    while (pending.length > 0) {
+      const undo = pending[0]!;
+      try {
+        if (await undo.run()) {
+          state.compensations.push(undo.name);
+          await record('CompensationRan', { suffix: undo.name, data: { compensation: undo.name } });
+        }
+        pending.shift();
+        continue;
+      } catch (err) {
+        const error = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+        state.status = 'NEEDS_ATTENTION';
+        state.attention = { pending: pending.map((u) => u.name), error, since: new Date().toISOString() };
+        log.error('compensation stuck; order needs attention', { orderId, pending: state.attention.pending, error });
+        await record('NeedsAttention', { suffix: String(++round), data: { ...state.attention } });
+      }
+      operatorDecision = undefined;
+      await condition(() => operatorDecision !== undefined);
+      const decision = operatorDecision!;
+      state.attention = undefined;
+      state.status = 'COMPENSATING';
+      if (decision.action === 'resolve') {
+        state.resolvedByHand = pending.map((u) => u.name);
+        await record('CompensationResolvedByHand', {
+          suffix: String(round),
+          data: { operator: decision.operator, note: decision.note, compensations: state.resolvedByHand },
+        });
+        return;
+      }
+      await record('CompensationRetried', { suffix: String(round), data: { operator: decision.operator } });
     }
   }
 
@@ -267,12 +343,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     state.status = 'COMPENSATING';
     // A cancelled workflow still unwinds: the undos run in a scope that cancellation cannot reach.
     await CancellationScope.nonCancellable(async () => {
-      for (const undo of [...undos].reverse()) {
-        if (await undo.run()) {
-          state.compensations.push(undo.name);
-          await record('CompensationRan', { suffix: undo.name, data: { compensation: undo.name } });
-        }
-      }
+      await compensate([...undos].reverse());
       await record(outcome.status === 'CANCELLED' ? 'OrderCancelled' : 'OrderFailed', {
         status: outcome.status,
         failureReason: outcome.failureReason,

@@ -1,4 +1,4 @@
-import { cancelOrderUpdate } from '../../contracts/orders';
+import { cancelOrderUpdate, resolveCompensationUpdate, retryCompensationUpdate } from '../../contracts/orders';
 import { createFakeServices, type FakeOptions } from './fake-services';
 import { gate, orderInput, type OrderHandle, type SagaHarness } from './saga';
 
@@ -62,6 +62,28 @@ export const SCENARIOS: Scenario[] = [
       await held!.entered;
       await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
       held!.open();
+      return handle.result();
+    },
+  },
+  {
+    name: 'needs-attention-retried',
+    fakes: { declinedTokens: ['tok_declined'], failFirst: { releaseStock: 40 } },
+    input: { payment: { token: 'tok_declined' } },
+    drive: async (h, handle) => {
+      await h.sleep('31 minutes');
+      await h.waitForStatus(handle, 'NEEDS_ATTENTION');
+      await handle.executeUpdate(retryCompensationUpdate, { args: [{ operator: 'ops' }] });
+      return handle.result();
+    },
+  },
+  {
+    name: 'needs-attention-resolved-by-hand',
+    fakes: { declinedTokens: ['tok_declined'], failFirst: { releaseStock: Number.MAX_SAFE_INTEGER } },
+    input: { payment: { token: 'tok_declined' } },
+    drive: async (h, handle) => {
+      await h.sleep('31 minutes');
+      await h.waitForStatus(handle, 'NEEDS_ATTENTION');
+      await handle.executeUpdate(resolveCompensationUpdate, { args: [{ operator: 'ops', note: 'released by hand' }] });
       return handle.result();
     },
   },

@@ -2,7 +2,14 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cancelOrderUpdate, confirmPickupSignal, getOrderStateQuery, type OrderStatus } from '../../contracts/orders';
+import {
+  cancelOrderUpdate,
+  confirmPickupSignal,
+  getOrderStateQuery,
+  resolveCompensationUpdate,
+  retryCompensationUpdate,
+  type OrderStatus,
+} from '../../contracts/orders';
 import { createFakeServices } from '../support/fake-services';
 import { gate, orderInput, sagaHarness } from '../support/saga';
 import { bundleWorkflows, quietRuntime } from '../support/temporal';
@@ -216,6 +223,64 @@ describe('orderWorkflow', () => {
     expect(result.compensations).toEqual(['ShipmentCancelled', 'PaymentVoided', 'StockReleased']);
     expect(fakes.attempts.renewReservation).toBe(7);
     expect(fakes.calls).not.toContain('capturePayment');
+  });
+
+  it('parks in NEEDS_ATTENTION when an undo outlives its retry budget; an operator retry then finishes it', async () => {
+    const failFirst: Record<string, number> = { releaseStock: Number.MAX_SAFE_INTEGER };
+    const fakes = createFakeServices({ declinedTokens: ['tok_declined'], failFirst });
+    const { parked, result } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput({ payment: { token: 'tok_declined' } }));
+      await env.sleep('31 minutes');
+      await waitForStatus(handle, 'NEEDS_ATTENTION');
+      const parked = await handle.query(getOrderStateQuery);
+      failFirst.releaseStock = 0; // the operator fixed inventory
+      await handle.executeUpdate(retryCompensationUpdate, { args: [{ operator: 'ops@example.com' }] });
+      return { parked, result: await handle.result() };
+    });
+    expect(parked.status).toBe('NEEDS_ATTENTION');
+    expect(parked.attention?.pending).toEqual(['StockReleased']);
+    expect(parked.attention?.error).toMatch(/simulated infrastructure failure/);
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'PAYMENT_DECLINED', compensations: ['StockReleased'] });
+    expect(fakes.stock['MUG-LOGO']).toBe(100);
+    expect(fakes.events.map((e) => e.type)).toEqual(expect.arrayContaining(['NeedsAttention', 'CompensationRetried', 'CompensationRan', 'OrderFailed']));
+  });
+
+  it('keeps what is left to undo while parked, and ends when an operator resolves it by hand', async () => {
+    const fakes = createFakeServices({ refusedCountries: ['AQ'], failFirst: { voidPayment: Number.MAX_SAFE_INTEGER } });
+    const input = orderInput({ shippingAddress: { ...orderInput().shippingAddress, country: 'AQ' } });
+    const { parked, refusals, result, state } = await run(fakes, async () => {
+      const handle = await startOrder(input);
+      await env.sleep('31 minutes');
+      await waitForStatus(handle, 'NEEDS_ATTENTION');
+      const parked = await handle.query(getOrderStateQuery);
+      const refusals = await Promise.all([
+        handle.executeUpdate(resolveCompensationUpdate, { args: [{ operator: 'ops', note: '  ' }] }).then(() => undefined, (e: unknown) => e),
+        handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(() => undefined, (e: unknown) => e),
+      ]);
+      await handle.executeUpdate(resolveCompensationUpdate, { args: [{ operator: 'ops', note: 'voided at the provider console; stock recounted' }] });
+      const result = await handle.result();
+      return { parked, refusals, result, state: await handle.query(getOrderStateQuery) };
+    });
+    expect(parked.attention?.pending).toEqual(['PaymentVoided', 'StockReleased']);
+    expect(refusals.every((e) => e instanceof WorkflowUpdateFailedError)).toBe(true);
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'SHIPPING_UNAVAILABLE', compensations: [] });
+    expect(state.resolvedByHand).toEqual(['PaymentVoided', 'StockReleased']);
+    expect(fakes.calls).not.toContain('releaseStock');
+    expect(fakes.events.find((e) => e.type === 'CompensationResolvedByHand')?.data).toMatchObject({ operator: 'ops' });
+  });
+
+  it('refuses an operator retry for an order that does not need attention', async () => {
+    const fakes = createFakeServices();
+    const refused = await run(fakes, async () => {
+      const handle = await startOrder(orderInput());
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      const refused = await handle.executeUpdate(retryCompensationUpdate, { args: [{ operator: 'ops' }] }).then(() => undefined, (e: unknown) => e);
+      await confirmPickup(handle);
+      await handle.result();
+      return refused;
+    });
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((refused as WorkflowUpdateFailedError).cause?.message).toMatch(/AWAITING_PICKUP/);
   });
 
   it('retries infrastructure failures and still charges once', async () => {
