@@ -5,7 +5,7 @@ import { createSimulatedPaymentProvider } from '../activities/payments/simulated
 import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
-import { ensureSandboxSchema } from '../lib/sandbox';
+import { ensureSandboxSchema, faultEnv, faultsFrom } from '../lib/sandbox';
 import { definePool, isEntryPoint, runPool, workerEnv } from './run';
 
 export const paymentsPool = definePool({
@@ -16,6 +16,7 @@ export const paymentsPool = definePool({
     PAYMENTS_DB_POOL_MAX: poolSize(5),
     SANDBOX_DATABASE_URL: z.string().url().default(localDatabaseUrl('sandbox')),
     SANDBOX_DB_POOL_MAX: poolSize(3),
+    ...faultEnv,
   }),
   async build(config, log) {
     const pool = createPool(config.PAYMENTS_DATABASE_URL, config.PAYMENTS_DB_POOL_MAX, 'payments-worker', log);
@@ -23,7 +24,7 @@ export const paymentsPool = definePool({
     await ensureSandboxSchema(sandbox);
     const db = createPaymentsDb(pool);
     return {
-      activities: createPaymentActivities({ db, provider: createSimulatedPaymentProvider(sandbox) }),
+      activities: createPaymentActivities({ db, provider: createSimulatedPaymentProvider(sandbox, faultsFrom(config)) }),
       close: async () => {
         await db.$disconnect();
         await Promise.all([pool.end(), sandbox.end()]);

@@ -8,7 +8,7 @@ import { confirmPickupSignal, orderWorkflowId } from '../contracts/orders';
 import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
-import { ensureSandboxSchema } from '../lib/sandbox';
+import { ensureSandboxSchema, faultEnv, faultsFrom } from '../lib/sandbox';
 import { definePool, isEntryPoint, runPool, workerEnv } from './run';
 
 export const shippingPool = definePool({
@@ -19,6 +19,7 @@ export const shippingPool = definePool({
     SHIPPING_DB_POOL_MAX: poolSize(5),
     SANDBOX_DATABASE_URL: z.string().url().default(localDatabaseUrl('sandbox')),
     SANDBOX_DB_POOL_MAX: poolSize(3),
+    ...faultEnv,
     CARRIER_PICKUP_DELAY_MS: z.coerce.number().int().min(0).default(100),
     PICKUP_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(100),
   }),
@@ -27,7 +28,7 @@ export const shippingPool = definePool({
     const sandbox = createPool(config.SANDBOX_DATABASE_URL, config.SANDBOX_DB_POOL_MAX, 'carrier-sim', log);
     await ensureSandboxSchema(sandbox);
     const db = createShippingDb(pool);
-    const carrier = createSimulatedCarrier(sandbox, { pickupDelayMs: config.CARRIER_PICKUP_DELAY_MS });
+    const carrier = createSimulatedCarrier(sandbox, { pickupDelayMs: config.CARRIER_PICKUP_DELAY_MS, faults: faultsFrom(config) });
     const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const relay = createPickupRelay({

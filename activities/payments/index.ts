@@ -11,6 +11,7 @@ import type {
 } from '../../contracts/payments';
 import type { PaymentsDb } from './db';
 import type { AuthoriseResponse, PaymentProvider } from './provider';
+import { callWithKey } from '../outside-world';
 
 export interface PaymentsDeps {
   db: PaymentsDb;
@@ -25,6 +26,7 @@ type OperationKind = 'AUTHORISE' | 'CAPTURE' | 'VOID' | 'REFUND';
  * moves between statuses with a conditional update, so a retried write changes nothing.
  */
 export function createPaymentActivities({ db, provider }: PaymentsDeps) {
+  const atProvider = <R>(key: string, call: () => Promise<R>) => callWithKey(provider.lookup, key, call);
   const operationKey = (paymentId: string, kind: OperationKind) => `${paymentId}:${kind.toLowerCase()}`;
 
   /** Moves a payment from one status to the next and records the provider operation, atomically. */
@@ -45,7 +47,8 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
   }
 
   async function voidAt(paymentId: string, authorisationId: string, from: PaymentStatus, amount: number): Promise<void> {
-    await provider.void({ idempotencyKey: operationKey(paymentId, 'VOID'), authorisationId });
+    const key = operationKey(paymentId, 'VOID');
+    await atProvider(key, () => provider.void({ idempotencyKey: key, authorisationId }));
     await settle(paymentId, from, { status: 'VOIDED', authorisationId }, { kind: 'VOID', amount, providerRef: authorisationId, outcome: 'voided' });
   }
 
@@ -73,7 +76,8 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
       if (status === 'DECLINED') throw declined(payment.declineReason);
       if (status !== 'PENDING') throw alreadyCompensated(paymentId, status);
 
-      const answer = await provider.authorise({ idempotencyKey: operationKey(paymentId, 'AUTHORISE'), amount, currency, token });
+      const key = operationKey(paymentId, 'AUTHORISE');
+      const answer = await atProvider(key, () => provider.authorise({ idempotencyKey: key, amount, currency, token }));
       if (answer.outcome === 'declined') {
         await settle(paymentId, 'PENDING', { status: 'DECLINED', declineReason: answer.reason }, { kind: 'AUTHORISE', amount, outcome: answer.reason });
         throw declined(answer.reason);
@@ -109,7 +113,7 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
       }
       if (payment.status !== 'AUTHORISED' || !payment.authorisationId) throw alreadyCompensated(paymentId, payment.status);
       const previous = payment.authorisationId;
-      const answer = await provider.authorise({ idempotencyKey: key, amount: payment.amount, currency: payment.currency, token });
+      const answer = await atProvider(key, () => provider.authorise({ idempotencyKey: key, amount: payment.amount, currency: payment.currency, token }));
       if (answer.outcome === 'declined') {
         await db.paymentOperation.createMany({
           data: [{ idempotencyKey: key, paymentId, kind: 'AUTHORISE', amount: payment.amount, outcome: answer.reason }],
@@ -118,13 +122,14 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         throw declined(answer.reason);
       }
       // The new authorisation first, then the old one goes: the order is never without one.
-      await provider.void({ idempotencyKey: `${operationKey(paymentId, 'VOID')}:${round}`, authorisationId: previous });
+      const voidKey = `${operationKey(paymentId, 'VOID')}:${round}`;
+      await atProvider(voidKey, () => provider.void({ idempotencyKey: voidKey, authorisationId: previous }));
       await db.$transaction([
         db.payment.updateMany({ where: { id: paymentId, authorisationId: previous }, data: { authorisationId: answer.authorisationId } }),
         db.paymentOperation.createMany({
           data: [
             { idempotencyKey: key, paymentId, kind: 'AUTHORISE', amount: payment.amount, providerRef: answer.authorisationId, outcome: 'approved' },
-            { idempotencyKey: `${operationKey(paymentId, 'VOID')}:${round}`, paymentId, kind: 'VOID', amount: payment.amount, providerRef: previous, outcome: 'voided' },
+            { idempotencyKey: voidKey, paymentId, kind: 'VOID', amount: payment.amount, providerRef: previous, outcome: 'voided' },
           ],
           skipDuplicates: true,
         }),
@@ -140,7 +145,8 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         return { paymentId, captureId: op?.providerRef ?? '', amount: payment.capturedAmount };
       }
       if (payment.status !== 'AUTHORISED' || !payment.authorisationId) throw alreadyCompensated(paymentId, payment.status);
-      const { captureId } = await provider.capture({ idempotencyKey: key, authorisationId: payment.authorisationId, amount: payment.amount });
+      const authorisationId = payment.authorisationId;
+      const { captureId } = await atProvider(key, () => provider.capture({ idempotencyKey: key, authorisationId, amount: payment.amount }));
       await settle(paymentId, 'AUTHORISED', { status: 'CAPTURED', capturedAmount: payment.amount }, {
         kind: 'CAPTURE',
         amount: payment.amount,
@@ -192,11 +198,9 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         captured = payment.amount;
       }
       if (captured === 0) return { paymentId, action: 'NONE', amount: 0 };
-      const { refundId } = await provider.refund({
-        idempotencyKey: operationKey(paymentId, 'REFUND'),
-        authorisationId: payment.authorisationId,
-        amount: captured,
-      });
+      const refundKey = operationKey(paymentId, 'REFUND');
+      const authorisationId = payment.authorisationId;
+      const { refundId } = await atProvider(refundKey, () => provider.refund({ idempotencyKey: refundKey, authorisationId, amount: captured }));
       await settle(paymentId, 'CAPTURED', { status: 'REFUNDED', refundedAmount: captured }, {
         kind: 'REFUND',
         amount: captured,

@@ -1,11 +1,12 @@
 import type pg from 'pg';
-import { deterministicId, lookupByKey, onceByKey } from '../../lib/sandbox';
+import { NO_FAULTS, createLedger, deterministicId, type FaultConfig } from '../../lib/sandbox';
 import { TEST_TOKENS, type AuthoriseResponse, type PaymentProvider } from './provider';
 
 const SYSTEM = 'payment-provider';
 
 /** A deterministic payment provider whose ledger lives in the sandbox database. */
-export function createSimulatedPaymentProvider(pool: pg.Pool): PaymentProvider {
+export function createSimulatedPaymentProvider(pool: pg.Pool, faults: FaultConfig = NO_FAULTS): PaymentProvider {
+  const ledger = createLedger(pool, SYSTEM, faults);
   async function authorisationStatus(client: pg.PoolClient, id: string) {
     const found = await client.query<{ status: string; amount: number; captured: number; refunded: number }>(
       'SELECT status, amount, captured, refunded FROM sim_authorisations WHERE id = $1 FOR UPDATE',
@@ -18,7 +19,7 @@ export function createSimulatedPaymentProvider(pool: pg.Pool): PaymentProvider {
 
   return {
     authorise: ({ idempotencyKey, amount, currency, token }) =>
-      onceByKey<AuthoriseResponse>(pool, SYSTEM, idempotencyKey, async (client) => {
+      ledger.once<AuthoriseResponse>(idempotencyKey, async (client) => {
         const verdict = (TEST_TOKENS as Record<string, string>)[token] ?? 'invalid_token';
         if (verdict !== 'approved') {
           return { kind: 'authorise', amount, response: { outcome: 'declined', reason: verdict } };
@@ -32,7 +33,7 @@ export function createSimulatedPaymentProvider(pool: pg.Pool): PaymentProvider {
       }),
 
     capture: ({ idempotencyKey, authorisationId, amount }) =>
-      onceByKey(pool, SYSTEM, idempotencyKey, async (client) => {
+      ledger.once(idempotencyKey, async (client) => {
         const auth = await authorisationStatus(client, authorisationId);
         if (auth.status !== 'AUTHORISED') throw new Error(`provider: cannot capture a ${auth.status} authorisation`);
         if (amount > auth.amount) throw new Error(`provider: capture of ${amount} exceeds authorised ${auth.amount}`);
@@ -42,7 +43,7 @@ export function createSimulatedPaymentProvider(pool: pg.Pool): PaymentProvider {
       }),
 
     void: ({ idempotencyKey, authorisationId }) =>
-      onceByKey(pool, SYSTEM, idempotencyKey, async (client) => {
+      ledger.once(idempotencyKey, async (client) => {
         const auth = await authorisationStatus(client, authorisationId);
         if (auth.status === 'CAPTURED') throw new Error('provider: a captured payment is refunded, not voided');
         await client.query(`UPDATE sim_authorisations SET status = 'VOIDED' WHERE id = $1`, [authorisationId]);
@@ -50,7 +51,7 @@ export function createSimulatedPaymentProvider(pool: pg.Pool): PaymentProvider {
       }),
 
     refund: ({ idempotencyKey, authorisationId, amount }) =>
-      onceByKey(pool, SYSTEM, idempotencyKey, async (client) => {
+      ledger.once(idempotencyKey, async (client) => {
         const auth = await authorisationStatus(client, authorisationId);
         if (auth.status !== 'CAPTURED') throw new Error(`provider: cannot refund a ${auth.status} payment`);
         if (amount > auth.captured - auth.refunded) throw new Error('provider: refund exceeds what was captured');
@@ -61,6 +62,6 @@ export function createSimulatedPaymentProvider(pool: pg.Pool): PaymentProvider {
         return { kind: 'refund', subject: authorisationId, amount, response: { refundId: deterministicId('ref', idempotencyKey) } };
       }),
 
-    lookup: (idempotencyKey) => lookupByKey(pool, idempotencyKey),
+    lookup: (idempotencyKey) => ledger.lookup(idempotencyKey),
   };
 }

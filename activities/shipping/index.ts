@@ -3,6 +3,7 @@ import { ErrorType } from '../../contracts/errors';
 import type { CreateShipmentInput, Shipment, ShipmentCancellation, ShipmentRef, ShipmentStatus } from '../../contracts/shipping';
 import type { ShippingDb } from './db';
 import type { BookingResponse, Carrier } from './carrier';
+import { callWithKey } from '../outside-world';
 
 export interface ShippingDeps {
   db: ShippingDb;
@@ -19,7 +20,8 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
 
   /** Cancels at the carrier, and here only if the carrier agreed. */
   async function cancelAtCarrier(shipmentId: string, carrierRef: string, from: ShipmentStatus): Promise<boolean> {
-    const { cancelled } = await carrier.cancel({ idempotencyKey: cancelKey(shipmentId), carrierRef });
+    const key = cancelKey(shipmentId);
+    const { cancelled } = await callWithKey(carrier.lookup, key, () => carrier.cancel({ idempotencyKey: key, carrierRef }));
     if (cancelled) await db.shipment.updateMany({ where: { id: shipmentId, status: from }, data: { status: 'CANCELLED', carrierRef } });
     return cancelled;
   }
@@ -39,7 +41,8 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
         throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} is ${shipment.status}`, nonRetryable: true });
       }
       const parcels = items.reduce((n, i) => n + i.quantity, 0);
-      const answer = await carrier.book({ idempotencyKey: bookingKey(shipmentId), address, parcels });
+      const key = bookingKey(shipmentId);
+      const answer = await callWithKey(carrier.lookup, key, () => carrier.book({ idempotencyKey: key, address, parcels }));
       if (answer.outcome === 'refused') {
         await db.shipment.updateMany({ where: { id: shipmentId, status: 'PENDING' }, data: { status: 'REFUSED' } });
         throw refused(answer.reason);

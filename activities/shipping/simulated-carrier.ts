@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { deterministicId, lookupByKey, onceByKey } from '../../lib/sandbox';
+import { NO_FAULTS, createLedger, deterministicId, type FaultConfig } from '../../lib/sandbox';
 import { SERVED_COUNTRIES, type BookingResponse, type Carrier, type PickupEvent } from './carrier';
 
 const SYSTEM = 'carrier';
@@ -7,13 +7,15 @@ const SYSTEM = 'carrier';
 export interface SimulatedCarrierOptions {
   /** how long after booking the carrier picks a parcel up */
   pickupDelayMs: number;
+  faults?: FaultConfig;
 }
 
 /** A deterministic carrier whose ledger lives in the sandbox database. */
-export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs }: SimulatedCarrierOptions): Carrier {
+export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs, faults = NO_FAULTS }: SimulatedCarrierOptions): Carrier {
+  const ledger = createLedger(pool, SYSTEM, faults);
   return {
     book: ({ idempotencyKey, address }) =>
-      onceByKey<BookingResponse>(pool, SYSTEM, idempotencyKey, async (client) => {
+      ledger.once<BookingResponse>(idempotencyKey, async (client) => {
         if (!(SERVED_COUNTRIES as readonly string[]).includes(address.country)) {
           return { kind: 'book', response: { outcome: 'refused', reason: `no service to ${address.country}` } };
         }
@@ -27,7 +29,7 @@ export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs }: Simulat
       }),
 
     cancel: ({ idempotencyKey, carrierRef }) =>
-      onceByKey(pool, SYSTEM, idempotencyKey, async (client) => {
+      ledger.once(idempotencyKey, async (client) => {
         // After pickup a cancellation is a return to sender, which this carrier always accepts.
         const changed = await client.query(
           `UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1 AND status IN ('BOOKED', 'PICKED_UP')`,
@@ -36,7 +38,7 @@ export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs }: Simulat
         return { kind: 'cancel', subject: carrierRef, response: { cancelled: (changed.rowCount ?? 0) > 0 } };
       }),
 
-    lookup: (idempotencyKey) => lookupByKey(pool, idempotencyKey),
+    lookup: (idempotencyKey) => ledger.lookup(idempotencyKey),
 
     async deliverDuePickups(deliver: (event: PickupEvent) => Promise<void>, limit: number): Promise<number> {
       const client = await pool.connect();

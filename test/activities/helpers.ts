@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 
 /**
  * Runs one activity attempt in a fresh mocked Activity Context, the way a worker would run it.
- * `attempt` only labels the attempt: the activities under test never read it.
+ * `attempt` is what the activity sees as its attempt number: retries ask the outside world first.
  */
 export function runActivity<A, R>(fn: (input: A) => Promise<R>, input: A, attempt = 1): Promise<R> {
   return new MockActivityEnvironment({ attempt }).run(fn, input) as Promise<R>;

@@ -6,7 +6,7 @@ import type { PaymentProvider } from '../../activities/payments/provider';
 import { createSimulatedPaymentProvider } from '../../activities/payments/simulated-provider';
 import type { AuthorisePaymentInput } from '../../contracts/payments';
 import { createPool, type Pool } from '../../lib/db';
-import { deterministicId } from '../../lib/sandbox';
+import { NO_FAULTS, SimulatedFault, deterministicId } from '../../lib/sandbox';
 import { createTestDatabases } from '../support/databases';
 import { barrier, failureOf, runActivity } from './helpers';
 
@@ -326,5 +326,28 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
 
     await runActivity(acts.capturePayment, refOf(input));
     expect((await providerAuthorisations(renewed.authorisationId))[0]!.status).toBe('CAPTURED');
+  });
+
+  it('after an answer lost on the way back, the retry asks the provider by key and authorises nothing more', async () => {
+    const lossy = createPaymentActivities({ db, provider: createSimulatedPaymentProvider(sandbox, { ...NO_FAULTS, unknownOutcomeRate: 1 }) });
+    const input = newPayment();
+    await expect(runActivity(lossy.authorisePayment, input, 1)).rejects.toBeInstanceOf(SimulatedFault);
+    // applied at the provider although the caller never heard back
+    expect((await providerOperations(input.paymentId)).map((o) => o.kind)).toEqual(['authorise']);
+    const retried = await runActivity(lossy.authorisePayment, input, 2);
+    expect(retried.authorisationId).toBe(deterministicId('auth', `${input.paymentId}:authorise`));
+    expect((await providerOperations(input.paymentId)).map((o) => o.kind)).toEqual(['authorise']);
+    expect((await paymentRows(input.paymentId))[0]?.status).toBe('AUTHORISED');
+  });
+
+  it('a provider that is down or times out does nothing, and the retry does it once', async () => {
+    const input = newPayment();
+    const down = createPaymentActivities({ db, provider: createSimulatedPaymentProvider(sandbox, { ...NO_FAULTS, failureRate: 1 }) });
+    const slow = createPaymentActivities({ db, provider: createSimulatedPaymentProvider(sandbox, { ...NO_FAULTS, timeoutRate: 1, timeoutMs: 50 }) });
+    await expect(runActivity(down.authorisePayment, input, 1)).rejects.toThrow(/unavailable/);
+    await expect(runActivity(slow.authorisePayment, input, 2)).rejects.toThrow(/timeout/);
+    expect(await providerOperations(input.paymentId)).toEqual([]);
+    await runActivity(acts.authorisePayment, input, 3);
+    expect((await providerOperations(input.paymentId)).map((o) => o.kind)).toEqual(['authorise']);
   });
 });
