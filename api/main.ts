@@ -1,13 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { createOrdersDb } from '../activities/orders/db';
-import { localDatabaseUrl, logLevel, parseEnv, poolSize, temporalEnv } from '../lib/config';
+import { duration, localDatabaseUrl, logLevel, parseEnv, poolSize, temporalEnv } from '../lib/config';
 import { createPool } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createApp } from './app';
 
 const log = createLogger('api');
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 48h or 7d');
 
 async function main() {
   const config = parseEnv(

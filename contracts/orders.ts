@@ -166,3 +166,28 @@ export const retryCompensationUpdate = defineUpdate<AttentionResult, [RetryCompe
 export const resolveCompensationUpdate = defineUpdate<AttentionResult, [ResolveCompensationRequest]>('resolveCompensation');
 
 export type { Product };
+
+/** The periodic sweep that settles what the sagas could not: see workflows/reconciliation.ts. */
+export const RECONCILIATION_SCHEDULE_ID = 'reconciliation';
+export const reconciliationWorkflowId = (at: string): string => `reconciliation-${at}`;
+
+export interface ReconciliationInput {
+  /** only items untouched for this long are looked at, so in-flight orders are left alone */
+  olderThanMs?: number;
+}
+
+export interface OpenItem {
+  id: string;
+  orderId: string;
+  status: string;
+}
+
+export interface ReconciliationReport {
+  reservationsChecked: number;
+  paymentsChecked: number;
+  reservationsReleased: string[];
+  reservationsCommitted: string[];
+  paymentsVoided: string[];
+  /** left alone for a person to look at, with why */
+  anomalies: Array<{ id: string; orderId: string; issue: string }>;
+}

@@ -28,3 +28,5 @@ export const temporalEnv = {
 export const poolSize = (fallback: number) => z.coerce.number().int().min(1).max(50).default(fallback);
 
 export const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info');
+
+export const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 48h or 7d');

@@ -1,10 +1,12 @@
+import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { createOrderActivities } from '../activities/orders';
 import { createOrdersDb } from '../activities/orders/db';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
-import { localDatabaseUrl, poolSize } from '../lib/config';
+import { duration, localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { definePool, isEntryPoint, runPool, workerEnv } from './run';
+import { ensureReconciliationSchedule } from './schedules';
 
 // The orders pool runs the order saga itself and the orders service's own activities.
 export const ordersPool = definePool({
@@ -14,8 +16,18 @@ export const ordersPool = definePool({
   env: workerEnv.extend({
     ORDERS_DATABASE_URL: z.string().url().default(localDatabaseUrl('orders')),
     ORDERS_DB_POOL_MAX: poolSize(5),
+    RECONCILIATION_EVERY: duration.default('5m'),
+    RECONCILIATION_OLDER_THAN: duration.default('15m'),
   }),
   async build(config, log) {
+    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    await ensureReconciliationSchedule(
+      new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
+      config.RECONCILIATION_EVERY,
+      config.RECONCILIATION_OLDER_THAN,
+      log,
+    );
+    await connection.close();
     const pool = createPool(config.ORDERS_DATABASE_URL, config.ORDERS_DB_POOL_MAX, 'orders-worker', log);
     const db = createOrdersDb(pool);
     return {

@@ -2,3 +2,4 @@
 export { orderWorkflow } from './orders';
 export { listProductsWorkflow } from './catalogue';
 export { platformHealthWorkflow } from './health';
+export { reconciliationWorkflow } from './reconciliation';

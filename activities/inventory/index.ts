@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../contracts/errors';
+import type { OpenItem } from '../../contracts/orders';
 import type {
   Product,
   ReleaseStockInput,
@@ -141,6 +142,17 @@ export function createInventoryActivities({ db }: InventoryDeps) {
         message: `reservation ${reservationId} is ${existing?.status ?? 'missing'} and cannot be committed`,
         nonRetryable: true,
       });
+    },
+
+    /** Reservations still HELD and untouched for `olderThanMs`: candidates for the reconciliation sweep. */
+    async findHeldReservations({ olderThanMs, limit }: { olderThanMs: number; limit: number }): Promise<OpenItem[]> {
+      const rows = await db.reservation.findMany({
+        where: { status: 'HELD', updatedAt: { lt: new Date(Date.now() - olderThanMs) } },
+        orderBy: { updatedAt: 'asc' },
+        take: limit,
+        select: { id: true, orderId: true, status: true },
+      });
+      return rows;
     },
 
     async checkInventoryHealth(): Promise<void> {

@@ -25,6 +25,14 @@ export function createOrderActivities({ db }: OrdersDeps) {
       });
     },
 
+    /** The status of each order, or null for an order this service has never recorded. */
+    async getOrderStatuses({ orderIds }: { orderIds: string[] }): Promise<Record<string, string | null>> {
+      const uuids = orderIds.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+      const rows = await db.order.findMany({ where: { id: { in: uuids } }, select: { id: true, status: true } });
+      const found = new Map(rows.map((r) => [r.id, r.status]));
+      return Object.fromEntries(orderIds.map((id) => [id, found.get(id) ?? null]));
+    },
+
     async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing }: RecordOrderEventInput): Promise<void> {
       await db.$transaction(async (tx) => {
         const inserted = await tx.orderEvent.createMany({

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../contracts/errors';
+import type { OpenItem } from '../../contracts/orders';
 import type {
   Authorisation,
   AuthorisePaymentInput,
@@ -208,6 +209,16 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         outcome: 'refunded',
       });
       return { paymentId, action: 'REFUNDED', amount: captured };
+    },
+
+    /** Payments PENDING (answer unknown) or AUTHORISED and untouched for `olderThanMs`: for the sweep. */
+    async findOpenPayments({ olderThanMs, limit }: { olderThanMs: number; limit: number }): Promise<OpenItem[]> {
+      return db.payment.findMany({
+        where: { status: { in: ['PENDING', 'AUTHORISED'] }, updatedAt: { lt: new Date(Date.now() - olderThanMs) } },
+        orderBy: { updatedAt: 'asc' },
+        take: limit,
+        select: { id: true, orderId: true, status: true },
+      });
     },
 
     async checkPaymentsHealth(): Promise<void> {

@@ -49,6 +49,9 @@ export function createFakeServices(options: FakeOptions = {}) {
     async recordOrderPlaced() {
       await enter('recordOrderPlaced');
     },
+    async getOrderStatuses({ orderIds }) {
+      return Object.fromEntries(orderIds.map((id) => [id, null]));
+    },
     async recordOrderEvent(input) {
       await enter('recordOrderEvent');
       if (!events.some((e) => e.idempotencyKey === input.idempotencyKey)) events.push(input);
@@ -92,6 +95,9 @@ export function createFakeServices(options: FakeOptions = {}) {
       if (reservation) reservation.status = 'COMMITTED';
       return { committed: true };
     },
+    async findHeldReservations() {
+      return [...reservations].filter(([, r]) => r.status === 'HELD').map(([id]) => ({ id, orderId: id, status: 'HELD' }));
+    },
     async checkInventoryHealth() {},
   };
 
@@ -131,6 +137,9 @@ export function createFakeServices(options: FakeOptions = {}) {
       if (payment?.status !== 'CAPTURED') return { paymentId, action: 'NONE', amount: 0 };
       payment.status = 'REFUNDED';
       return { paymentId, action: 'REFUNDED', amount: payment.amount };
+    },
+    async findOpenPayments() {
+      return [...payments].filter(([, p]) => p.status === 'AUTHORISED').map(([id]) => ({ id, orderId: id, status: 'AUTHORISED' }));
     },
     async checkPaymentsHealth() {},
   };
