@@ -11,6 +11,9 @@ export const ErrorType = {
   PickupTimeout: 'PickupTimeout',
   OrderCancelled: 'OrderCancelled',
   OrderNotCancellable: 'OrderNotCancellable',
+  ReviewRejected: 'ReviewRejected',
+  /** a review sent to an order that is not waiting for one, or without a reviewer */
+  NotAwaitingReview: 'NotAwaitingReview',
   /** an operator's retry or resolve sent to an order that is not waiting for one */
   NotNeedingAttention: 'NotNeedingAttention',
   /** A forward step found its compensation had already run (a zombie retry after a timeout). */
@@ -25,6 +28,7 @@ export const FailureReason = {
   PAYMENT_DECLINED: 'PAYMENT_DECLINED',
   SHIPPING_UNAVAILABLE: 'SHIPPING_UNAVAILABLE',
   SHIPPING_TIMEOUT: 'SHIPPING_TIMEOUT',
+  REVIEW_REJECTED: 'REVIEW_REJECTED',
   INVENTORY_UNAVAILABLE: 'INVENTORY_UNAVAILABLE',
   PAYMENTS_UNAVAILABLE: 'PAYMENTS_UNAVAILABLE',
   SHIPPING_SERVICE_UNAVAILABLE: 'SHIPPING_SERVICE_UNAVAILABLE',
@@ -40,4 +44,5 @@ export const failureReasonByErrorType: Partial<Record<string, FailureReason>> = 
   [ErrorType.PaymentDeclined]: FailureReason.PAYMENT_DECLINED,
   [ErrorType.ShippingUnavailable]: FailureReason.SHIPPING_UNAVAILABLE,
   [ErrorType.PickupTimeout]: FailureReason.SHIPPING_TIMEOUT,
+  [ErrorType.ReviewRejected]: FailureReason.REVIEW_REJECTED,
 };

@@ -1,3 +1,4 @@
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { OrderLine, Product, ReservedLine } from './inventory';
 import type { ShippingAddress } from './shipping';
@@ -18,6 +19,7 @@ export type OrderStatus =
   | 'PENDING'
   | 'RESERVING_STOCK'
   | 'AUTHORISING_PAYMENT'
+  | 'AWAITING_REVIEW'
   | 'CREATING_SHIPMENT'
   | 'AWAITING_PICKUP'
   | 'CAPTURING_PAYMENT'
@@ -48,6 +50,8 @@ export type OrderEventType =
   | 'ReservationRenewed'
   | 'PaymentReauthorised'
   | 'CompensationRan'
+  | 'ReviewRequested'
+  | 'OrderReviewed'
   | 'NeedsAttention'
   | 'CompensationRetried'
   | 'CompensationResolvedByHand'
@@ -68,10 +72,21 @@ export interface PlaceOrderInput {
   reservationHold?: string;
   /** how long the provider honours an authorisation before the order must re-authorise (default 7 days) */
   authorisationValidity?: string;
+  /** orders whose total (minor units) is above this wait for an operator's review; none: no review */
+  reviewAbove?: number;
+  /** how long an order waits for its review before it is rejected (default 24 hours) */
+  reviewTimeout?: string;
 }
 
 /** The waits of an order, set per deployment and passed to each new order. */
-export type OrderTimings = Pick<PlaceOrderInput, 'pickupTimeout' | 'reservationHold' | 'authorisationValidity'>;
+export type OrderTimings = Pick<PlaceOrderInput, 'pickupTimeout' | 'reservationHold' | 'authorisationValidity' | 'reviewAbove' | 'reviewTimeout'>;
+
+/** Custom search attributes: the Web UI's order list filters and sorts on these. */
+export const OrderStatusAttribute = defineSearchAttributeKey('OrderStatus', SearchAttributeType.KEYWORD);
+export const CustomerIdAttribute = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
+/** in currency units (49.99), not minor units */
+export const OrderTotalAttribute = defineSearchAttributeKey('OrderTotal', SearchAttributeType.DOUBLE);
+export const ORDER_SEARCH_ATTRIBUTES = [OrderStatusAttribute, CustomerIdAttribute, OrderTotalAttribute] as const;
 
 export interface OrderLineView extends OrderLine {
   unitPrice?: number;
@@ -92,6 +107,7 @@ export interface OrderState {
   attention?: { pending: Compensation[]; error: string; since: string };
   /** undos an operator declared done by hand */
   resolvedByHand?: Compensation[];
+  review?: { decision: 'approve' | 'reject'; reviewer: string; reason?: string };
 }
 
 export interface OrderResult {
@@ -120,6 +136,17 @@ export interface RecordOrderEventInput {
   failureReason?: FailureReason;
   /** set by StockReserved: the prices the order is charged at */
   pricing?: { lines: ReservedLine[]; total: number; currency: string };
+}
+
+export interface ReviewOrderRequest {
+  decision: 'approve' | 'reject';
+  reviewer: string;
+  reason?: string;
+}
+
+export interface ReviewResult {
+  orderId: string;
+  decision: 'approve' | 'reject';
 }
 
 export interface CancelOrderRequest {
@@ -160,6 +187,8 @@ export interface ServiceHealth {
 export const getOrderStateQuery = defineQuery<OrderState>('getOrderState');
 export const cancelOrderUpdate = defineUpdate<CancelOrderResult, [CancelOrderRequest]>('cancelOrder');
 export const confirmPickupSignal = defineSignal<[PickupConfirmation]>('confirmPickup');
+/** Operator: approve or reject an order held for review. */
+export const reviewOrderUpdate = defineUpdate<ReviewResult, [ReviewOrderRequest]>('reviewOrder');
 /** Operator: run the stuck undos again (after fixing what made them fail). */
 export const retryCompensationUpdate = defineUpdate<AttentionResult, [RetryCompensationRequest]>('retryCompensation');
 /** Operator: the stuck undos were done by hand; end the order. */

@@ -5,6 +5,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../lib/infra/paths';
 import { ensureTemporalTools } from '../lib/infra/tools';
+import { ensureSearchAttributes } from '../lib/infra/temporal';
+import { ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
 import { sagaHarness } from '../test/support/saga';
 import { SCENARIOS, runScenario } from '../test/support/scenarios';
 import { bundleWorkflows, quietRuntime } from '../test/support/temporal';
@@ -27,6 +29,7 @@ if (!label || !/^[a-z0-9-]+$/.test(label)) {
 quietRuntime();
 const tools = await ensureTemporalTools(console.log);
 const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: tools.testServer } } });
+await ensureSearchAttributes(env.connection, 'default', ORDER_SEARCH_ATTRIBUTES);
 const bundle: WorkflowBundle = await bundleWorkflows();
 const harness = sagaHarness(() => env, () => bundle);
 const dir = join(PROJECT_ROOT, 'test', 'replay', 'histories', label);

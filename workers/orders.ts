@@ -2,7 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { createOrderActivities } from '../activities/orders';
 import { createOrdersDb } from '../activities/orders/db';
-import { ORDERS_TASK_QUEUE } from '../contracts/orders';
+import { ORDERS_TASK_QUEUE, ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
+import { ensureSearchAttributes } from '../lib/infra/temporal';
 import { duration, localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { definePool, isEntryPoint, runPool, workerEnv } from './run';
@@ -21,6 +22,7 @@ export const ordersPool = definePool({
   }),
   async build(config, log) {
     const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+    await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, ORDER_SEARCH_ATTRIBUTES);
     await ensureReconciliationSchedule(
       new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
       config.RECONCILIATION_EVERY,

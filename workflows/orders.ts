@@ -8,6 +8,7 @@ import {
   log,
   patched,
   proxyActivities,
+  upsertSearchAttributes,
   setHandler,
   workflowInfo,
   type ActivityOptions,
@@ -26,7 +27,11 @@ import {
   confirmPickupSignal,
   getOrderStateQuery,
   isTerminal,
+  OrderStatusAttribute,
+  OrderTotalAttribute,
   resolveCompensationUpdate,
+  reviewOrderUpdate,
+  type ReviewOrderRequest,
   retryCompensationUpdate,
   stepKey,
   type Compensation,
@@ -52,6 +57,9 @@ export const DEFAULT_AUTHORISATION_VALIDITY = '7d';
  * before either expires. Both kinds replay (test/replay/histories/v1 and v2).
  */
 export const DURABLE_HOLDS_PATCH = 'durable-holds';
+/** Versioned change: OrderStatus / OrderTotal search attributes upserted at every transition. */
+export const SEARCH_ATTRIBUTES_PATCH = 'search-attributes';
+export const DEFAULT_REVIEW_TIMEOUT = '24h';
 
 /** Renew this long before a hold runs out: an hour, or a tenth of a short hold. */
 const renewalMargin = (holdMs: number) => Math.min(3_600_000, holdMs / 10);
@@ -128,6 +136,13 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
   let pickup: PickupConfirmation | undefined;
   let cancelledByTemporal: unknown;
 
+  // Versioned change: orders started after it keep their OrderStatus and OrderTotal search attributes current.
+  const upsertsSearchAttributes = patched(SEARCH_ATTRIBUTES_PATCH);
+  function setStatus(status: OrderStatus): void {
+    state.status = status;
+    if (upsertsSearchAttributes) upsertSearchAttributes([{ key: OrderStatusAttribute, value: status }]);
+  }
+
   setHandler(getOrderStateQuery, () => state);
   setHandler(confirmPickupSignal, (confirmation) => {
     pickup ??= confirmation;
@@ -166,7 +181,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
   /** Runs one forward step, unless the customer asked to cancel before it began. */
   async function step<T>(status: OrderStatus, name: OrderStep, run: () => Promise<T>, details?: (r: T) => EventDetails): Promise<T> {
     throwIfCancelRequested();
-    state.status = status;
+    setStatus(status);
     const result = await run();
     state.steps.push(name);
     await record(name, details?.(result));
@@ -209,6 +224,44 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     },
   );
 
+  let review: ReviewOrderRequest | undefined;
+  setHandler(
+    reviewOrderUpdate,
+    (request) => {
+      review ??= request;
+      return { orderId, decision: request.decision };
+    },
+    {
+      validator: ({ decision, reviewer }) => {
+        if (state.status !== 'AWAITING_REVIEW' || review !== undefined) {
+          throw ApplicationFailure.create({ type: ErrorType.NotAwaitingReview, message: `order ${orderId} is ${state.status}, not awaiting review`, nonRetryable: true });
+        }
+        if (decision !== 'approve' && decision !== 'reject') {
+          throw ApplicationFailure.create({ type: ErrorType.NotAwaitingReview, message: 'decision must be approve or reject', nonRetryable: true });
+        }
+        if (!reviewer?.trim()) {
+          throw ApplicationFailure.create({ type: ErrorType.NotAwaitingReview, message: 'a review needs a reviewer', nonRetryable: true });
+        }
+      },
+    },
+  );
+
+  /** Holds a large order until an operator approves it; nobody deciding in time is a rejection. */
+  async function awaitReview(): Promise<void> {
+    throwIfCancelRequested();
+    setStatus('AWAITING_REVIEW');
+    const timeout = input.reviewTimeout ?? DEFAULT_REVIEW_TIMEOUT;
+    await record('ReviewRequested', { data: { total: state.total, currency: state.currency, threshold: input.reviewAbove } });
+    const decided = await condition(() => review !== undefined || state.cancellationReason !== undefined, timeout);
+    throwIfCancelRequested();
+    const outcome = decided && review ? review : { decision: 'reject' as const, reviewer: 'system', reason: `not reviewed within ${timeout}` };
+    state.review = outcome;
+    await record('OrderReviewed', { data: { ...outcome } });
+    if (outcome.decision === 'reject') {
+      throw ApplicationFailure.create({ type: ErrorType.ReviewRejected, message: `rejected by ${outcome.reviewer}: ${outcome.reason ?? 'no reason given'}`, nonRetryable: true });
+    }
+  }
+
   /**
    * Runs the undos in order. One that fails past its retry budget parks the order in
    * NEEDS_ATTENTION with what is left to undo, until an operator retries or resolves it by hand.
@@ -226,7 +279,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
         continue;
       } catch (err) {
         const error = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
-        state.status = 'NEEDS_ATTENTION';
+        setStatus('NEEDS_ATTENTION');
         state.attention = { pending: pending.map((u) => u.name), error, since: new Date().toISOString() };
         log.error('compensation stuck; order needs attention', { orderId, pending: state.attention.pending, error });
         await record('NeedsAttention', { suffix: String(++round), data: { ...state.attention } });
@@ -235,7 +288,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
       await condition(() => operatorDecision !== undefined);
       const decision = operatorDecision!;
       state.attention = undefined;
-      state.status = 'COMPENSATING';
+      setStatus('COMPENSATING');
       if (decision.action === 'resolve') {
         state.resolvedByHand = pending.map((u) => u.name);
         await record('CompensationResolvedByHand', {
@@ -271,6 +324,8 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     state.items = reservation.lines;
     state.total = reservation.total;
     state.currency = reservation.currency;
+    if (upsertsSearchAttributes) upsertSearchAttributes([{ key: OrderTotalAttribute, value: reservation.total / 100 }]);
+    if (input.reviewAbove !== undefined && reservation.total > input.reviewAbove) await awaitReview();
     let reservationRenewAt = Date.now() + reservationHoldMs - renewalMargin(reservationHoldMs);
 
     const paymentId = key('payment');
@@ -329,18 +384,18 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     await step('CAPTURING_PAYMENT', 'PaymentCaptured', () => payments.capturePayment({ paymentId, orderId }), (c) => ({ data: { ...c } }));
 
     throwIfCancelRequested();
-    state.status = 'COMPLETING';
+    setStatus('COMPLETING');
     await inventory.commitStock({ reservationId, orderId });
     // The terminal status is written to the orders database before the live state shows it, so a
     // reader never sees an ended order whose record is not complete yet.
     await record('OrderCompleted', { status: 'COMPLETED', data: { total: state.total, currency: state.currency } });
     state.steps.push('OrderCompleted');
-    state.status = 'COMPLETED';
+    setStatus('COMPLETED');
   } catch (err) {
     const outcome = classify(err);
     cancelledByTemporal = isCancellation(err) ? err : undefined;
     log.warn('order did not complete; compensating', { orderId, outcome: outcome.status, reason: outcome.failureReason });
-    state.status = 'COMPENSATING';
+    setStatus('COMPENSATING');
     // A cancelled workflow still unwinds: the undos run in a scope that cancellation cannot reach.
     await CancellationScope.nonCancellable(async () => {
       await compensate([...undos].reverse());
@@ -350,7 +405,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
         data: { reason: outcome.failureReason ?? state.cancellationReason ?? 'cancelled', message: outcome.message },
       });
       state.failureReason = outcome.failureReason;
-      state.status = outcome.status;
+      setStatus(outcome.status);
     });
   }
 

@@ -2,6 +2,9 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
+import { SearchAttributeType } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../contracts/orders';
 
 export interface RunningTemporal {
   address: string;
@@ -17,11 +20,21 @@ export interface DevServerOptions {
   /** a SQLite file keeps workflows across restarts; none keeps them in memory */
   dbFile?: string;
   namespaces?: string[];
+  /** registered on every namespace at start (the Web UI's order list filters on them) */
+  searchAttributes?: ReadonlyArray<{ name: string; type: SearchAttributeType }>;
   log?: (msg: string) => void;
 }
 
 /** The Temporal CLI's dev server: a real Temporal (frontend, history, matching) with SQLite and the Web UI. */
-export async function startTemporalDevServer({ cli, port, uiPort, dbFile, namespaces = ['default'], log = () => undefined }: DevServerOptions): Promise<RunningTemporal> {
+export async function startTemporalDevServer({
+  cli,
+  port,
+  uiPort,
+  dbFile,
+  namespaces = ['default'],
+  searchAttributes = ORDER_SEARCH_ATTRIBUTES,
+  log = () => undefined,
+}: DevServerOptions): Promise<RunningTemporal> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
   if (uiPort) args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
   else args.push('--headless');
@@ -30,6 +43,8 @@ export async function startTemporalDevServer({ cli, port, uiPort, dbFile, namesp
     args.push('--db-filename', dbFile);
   }
   for (const ns of namespaces) args.push('--namespace', ns);
+  const typeNames: Partial<Record<SearchAttributeType, string>> = { [SearchAttributeType.KEYWORD]: 'Keyword', [SearchAttributeType.DOUBLE]: 'Double' };
+  for (const { name, type } of searchAttributes) args.push('--search-attribute', `${name}=${typeNames[type] ?? type}`);
 
   // Its own process group: Ctrl-C reaches the workers first, and they drain while Temporal is still up.
   const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -73,4 +88,45 @@ export async function waitForTemporal(address: string, namespaces: string[] = ['
     }
   }
   throw new Error(`temporal at ${address} did not become ready: ${String(lastError)}`);
+}
+
+const GRPC_ALREADY_EXISTS = 6;
+const GRPC_UNIMPLEMENTED = 12;
+
+/**
+ * Registers the order search attributes on a namespace, once: those already there are left as
+ * they are. Works on the dev server, a self-hosted cluster and the time-skipping test server.
+ */
+export async function ensureSearchAttributes(
+  connection: Pick<Connection, 'operatorService'>,
+  namespace: string,
+  keys: ReadonlyArray<{ name: string; type: SearchAttributeType }>,
+): Promise<string[]> {
+  const existing = await connection.operatorService.listSearchAttributes({ namespace }).catch((err: { code?: number }) => {
+    // The time-skipping test server can add search attributes but not list them.
+    if (err.code === GRPC_UNIMPLEMENTED) return { customAttributes: {} };
+    throw err;
+  });
+  const known = new Set(Object.keys(existing.customAttributes ?? {}));
+  const missing = keys.filter((k) => !known.has(k.name));
+  if (missing.length === 0) return [];
+  const indexed = {
+    [SearchAttributeType.KEYWORD]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    [SearchAttributeType.DOUBLE]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
+    [SearchAttributeType.TEXT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
+    [SearchAttributeType.INT]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    [SearchAttributeType.BOOL]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
+    [SearchAttributeType.DATETIME]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    [SearchAttributeType.KEYWORD_LIST]: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+  };
+  try {
+    await connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, indexed[k.type]])),
+    });
+  } catch (err) {
+    // Another process registered them first.
+    if ((err as { code?: number }).code !== GRPC_ALREADY_EXISTS) throw err;
+  }
+  return missing.map((k) => k.name);
 }

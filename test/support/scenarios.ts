@@ -1,4 +1,4 @@
-import { cancelOrderUpdate, resolveCompensationUpdate, retryCompensationUpdate } from '../../contracts/orders';
+import { cancelOrderUpdate, resolveCompensationUpdate, retryCompensationUpdate, reviewOrderUpdate } from '../../contracts/orders';
 import { createFakeServices, type FakeOptions } from './fake-services';
 import { gate, orderInput, type OrderHandle, type SagaHarness } from './saga';
 
@@ -87,6 +87,17 @@ export const SCENARIOS: Scenario[] = [
       return handle.result();
     },
   },
+  {
+    name: 'review-approved',
+    input: { reviewAbove: 1000 },
+    drive: async (h, handle) => {
+      await h.waitForStatus(handle, 'AWAITING_REVIEW');
+      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'risk' }] });
+      await h.confirmPickup(handle);
+      return handle.result();
+    },
+  },
+  { name: 'review-timed-out', input: { reviewAbove: 1000 }, drive: (_h, handle) => handle.result() },
   {
     name: 'cancelled-by-temporal',
     drive: async (h, handle) => {

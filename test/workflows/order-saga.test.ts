@@ -8,9 +8,12 @@ import {
   getOrderStateQuery,
   resolveCompensationUpdate,
   retryCompensationUpdate,
+  reviewOrderUpdate,
+  ORDER_SEARCH_ATTRIBUTES,
   type OrderStatus,
 } from '../../contracts/orders';
 import { createFakeServices } from '../support/fake-services';
+import { ensureSearchAttributes } from '../../lib/infra/temporal';
 import { gate, orderInput, sagaHarness } from '../support/saga';
 import { bundleWorkflows, quietRuntime } from '../support/temporal';
 
@@ -22,6 +25,7 @@ beforeAll(async () => {
   env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: inject('testServerPath') } },
   });
+  await ensureSearchAttributes(env.connection, 'default', ORDER_SEARCH_ATTRIBUTES);
   bundle = await bundleWorkflows();
 });
 
@@ -281,6 +285,55 @@ describe('orderWorkflow', () => {
     });
     expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
     expect((refused as WorkflowUpdateFailedError).cause?.message).toMatch(/AWAITING_PICKUP/);
+  });
+
+  it('holds an order above the review threshold until an operator approves it', async () => {
+    const fakes = createFakeServices();
+    const { refusedEarly, result, state } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput({ reviewAbove: 3000 }));
+      await waitForStatus(handle, 'AWAITING_REVIEW');
+      const refusedEarly = await handle
+        .executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: ' ' }] })
+        .then(() => undefined, (e: unknown) => e);
+      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'risk@example.com' }] });
+      await confirmPickup(handle);
+      return { refusedEarly, result: await handle.result(), state: await handle.query(getOrderStateQuery) };
+    });
+    expect(refusedEarly).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect(result.status).toBe('COMPLETED');
+    expect(state.review).toEqual({ decision: 'approve', reviewer: 'risk@example.com' });
+    expect(fakes.events.map((e) => e.type).slice(0, 3)).toEqual(['StockReserved', 'ReviewRequested', 'OrderReviewed']);
+    expect(fakes.calls.indexOf('authorisePayment')).toBeGreaterThan(-1);
+  });
+
+  it('rejects an order nobody reviews within 24 hours, releasing its stock', async () => {
+    const fakes = createFakeServices();
+    const { result, state, waitedMs } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput({ reviewAbove: 3000 }));
+      await waitForStatus(handle, 'AWAITING_REVIEW');
+      const before = await env.currentTimeMs();
+      const result = await handle.result();
+      return { result, state: await handle.query(getOrderStateQuery), waitedMs: (await env.currentTimeMs()) - before };
+    });
+    expect(result).toMatchObject({ status: 'FAILED', failureReason: 'REVIEW_REJECTED', compensations: ['StockReleased'] });
+    expect(state.review).toMatchObject({ decision: 'reject', reviewer: 'system' });
+    expect(waitedMs).toBeGreaterThanOrEqual(24 * 3600_000);
+    expect(fakes.calls).not.toContain('authorisePayment');
+    expect(fakes.stock).toEqual({ 'MUG-LOGO': 100, 'CAP-NAVY': 100 });
+  });
+
+  it('does not hold an order at or below the threshold, and refuses a review it did not ask for', async () => {
+    const fakes = createFakeServices();
+    const { refused, result } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput({ reviewAbove: 2 * 1299 + 1799 }));
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      const refused = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'x' }] }).then(() => undefined, (e: unknown) => e);
+      await confirmPickup(handle);
+      return { refused, result: await handle.result() };
+    });
+    expect(result.status).toBe('COMPLETED');
+    expect((refused as WorkflowUpdateFailedError).cause?.message).toMatch(/not awaiting review/);
+    expect(fakes.events.map((e) => e.type)).not.toContain('ReviewRequested');
   });
 
   it('retries infrastructure failures and still charges once', async () => {
