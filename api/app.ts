@@ -11,7 +11,11 @@ import type { OrdersDb } from '../activities/orders/db';
 import {
   ORDERS_TASK_QUEUE,
   cancelOrderUpdate,
+  CustomerIdAttribute,
   getOrderStateQuery,
+  OrderStatusAttribute,
+  OrderTotalAttribute,
+  reviewOrderUpdate,
   healthWorkflowId,
   isTerminal,
   orderWorkflowId,
@@ -35,7 +39,9 @@ import {
   orderIdSchema,
   placeOrderSchema,
   requestHash,
+  reviewOrderSchema,
   type FieldError,
+  type PlaceOrderBody,
 } from './schemas';
 
 export interface AppDeps {
@@ -112,6 +118,7 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
 
     const input: PlaceOrderInput = { orderId, ...body.data, requestHash: hash, ...timings };
     const workflowId = orderWorkflowId(orderId);
+    const listing = describeOrder(body.data, catalogue);
     try {
       await client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
         taskQueue: ORDERS_TASK_QUEUE,
@@ -121,6 +128,14 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         memo: { requestHash: hash, customerId: body.data.customerId },
+        typedSearchAttributes: [
+          { key: OrderStatusAttribute, value: 'PENDING' },
+          { key: CustomerIdAttribute, value: body.data.customerId },
+          { key: OrderTotalAttribute, value: listing.total / 100 },
+        ],
+        // What the Web UI's workflow list shows: an order list, with no payment data in it.
+        staticSummary: listing.summary,
+        staticDetails: listing.details,
       });
       log.info({ orderId, workflowId, customerId: body.data.customerId }, 'order accepted');
       return accepted('PENDING', false);
@@ -191,6 +206,30 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
     }
   });
 
+  app.post('/orders/:id/review', async (req, res) => {
+    if (req.header('X-Role') !== 'reviewer') throw new HttpError(403, 'forbidden', 'reviewing orders needs the reviewer role (X-Role: reviewer)');
+    const orderId = parseOrderId(req);
+    const body = reviewOrderSchema.safeParse(req.body ?? {});
+    const reviewer = req.header('X-User')?.trim();
+    const problems = [...(body.success ? [] : fieldErrors(body.error, ['body'])), ...(reviewer ? [] : [{ field: 'headers.x-user', message: 'who reviews: required' }])];
+    if (!body.success || !reviewer) throw validationFailed(problems);
+    try {
+      const result = await client.workflow
+        .getHandle(orderWorkflowId(orderId))
+        .executeUpdate(reviewOrderUpdate, { args: [{ decision: body.data.decision, reviewer, ...(body.data.reason ? { reason: body.data.reason } : {}) }] });
+      log.info({ orderId, decision: result.decision, reviewer }, 'order reviewed');
+      res.json(result);
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new HttpError(409, 'not_awaiting_review', err.cause?.message ?? 'the order is not awaiting review');
+      if (err instanceof WorkflowNotFoundError) {
+        const order = await db.order.findUnique({ where: { id: orderId }, select: { status: true } });
+        if (order) throw new HttpError(409, 'not_awaiting_review', `order ${orderId} is ${order.status}`);
+        throw new HttpError(404, 'not_found', `no order ${orderId}`);
+      }
+      throw err;
+    }
+  });
+
   app.get('/healthz', async (_req, res) => {
     const [temporal, ordersDb, services] = await Promise.allSettled([
       client.workflowService.getSystemInfo({}),
@@ -217,6 +256,30 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
   });
   app.use(errorHandler(log));
   return app;
+}
+
+/** The order as the Web UI lists it: a one-line summary and the lines, priced from the catalogue. */
+function describeOrder(order: PlaceOrderBody, catalogue: Catalogue): { summary: string; details: string; total: number } {
+  const lines = order.items.map(({ sku, quantity }) => {
+    const product = catalogue.product(sku);
+    return { sku, quantity, name: product?.name ?? sku, price: product?.price ?? 0, currency: product?.currency ?? '' };
+  });
+  const total = lines.reduce((sum, l) => sum + l.quantity * l.price, 0);
+  const currency = lines[0]?.currency ?? '';
+  const money = (minor: number) => `${(minor / 100).toFixed(2)} ${currency}`;
+  const units = lines.reduce((n, l) => n + l.quantity, 0);
+  return {
+    total,
+    summary: `${units} item${units === 1 ? '' : 's'}, ${money(total)}, customer ${order.customerId}`,
+    details: [
+      `Customer: ${order.customerId}`,
+      `Ship to: ${order.shippingAddress.city}, ${order.shippingAddress.country}`,
+      '',
+      ...lines.map((l) => `- ${l.quantity} × ${l.name} (${l.sku}) at ${money(l.price)}`),
+      '',
+      `Estimated total: ${money(total)}`,
+    ].join('\n'),
+  };
 }
 
 function assertSameRequest(recordedHash: unknown, hash: string): void {

@@ -39,6 +39,9 @@ export function createCatalogue(client: Client, ttlMs: number) {
     return missing();
   }
 
-  return { list, unknownSkus };
+  /** A product from the last copy read (call `unknownSkus` first to refresh it). */
+  const product = (sku: string): Product | undefined => cached?.bySku.get(sku);
+
+  return { list, unknownSkus, product };
 }
 export type Catalogue = ReturnType<typeof createCatalogue>;

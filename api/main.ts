@@ -20,6 +20,9 @@ async function main() {
       PICKUP_TIMEOUT: duration.default('48h'),
       RESERVATION_HOLD: duration.default('24h'),
       AUTHORISATION_VALIDITY: duration.default('7d'),
+      // orders above this total, in currency units, wait for a reviewer; 0 turns review off
+      REVIEW_ABOVE: z.coerce.number().min(0).default(1000),
+      REVIEW_TIMEOUT: duration.default('24h'),
     }),
   );
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -30,7 +33,13 @@ async function main() {
     client,
     db,
     log,
-    timings: { pickupTimeout: config.PICKUP_TIMEOUT, reservationHold: config.RESERVATION_HOLD, authorisationValidity: config.AUTHORISATION_VALIDITY },
+    timings: {
+      pickupTimeout: config.PICKUP_TIMEOUT,
+      reservationHold: config.RESERVATION_HOLD,
+      authorisationValidity: config.AUTHORISATION_VALIDITY,
+      reviewTimeout: config.REVIEW_TIMEOUT,
+      ...(config.REVIEW_ABOVE > 0 ? { reviewAbove: Math.round(config.REVIEW_ABOVE * 100) } : {}),
+    },
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, 'api listening'));
 

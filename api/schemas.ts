@@ -43,6 +43,11 @@ export const cancelOrderSchema = z.strictObject({ reason: text(500).optional() }
 
 export const orderIdSchema = z.uuid();
 
+export const reviewOrderSchema = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  reason: text(500).optional(),
+});
+
 /** Field-level problems, as the 400 body lists them. */
 export interface FieldError {
   field: string;

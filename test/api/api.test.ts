@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createOrdersDb, type OrdersDb } from '../../activities/orders/db';
 import { orderIdFromKey } from '../../api/schemas';
 import { createApp } from '../../api/app';
-import { orderWorkflowId } from '../../contracts/orders';
+import { OrderTotalAttribute, orderWorkflowId } from '../../contracts/orders';
 import { createPool, type Pool } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { createTestDatabases } from '../support/databases';
@@ -33,7 +33,8 @@ beforeAll(async () => {
   client = new Client({ connection, namespace: NAMESPACE });
   pool = createPool(urls.orders, 3, 'api-test');
   db = createOrdersDb(pool);
-  const app = createApp({ client, db, log: createLogger('api-test', 'silent') });
+  // Orders above 200.00 EUR wait for a reviewer.
+  const app = createApp({ client, db, log: createLogger('api-test', 'silent'), timings: { reviewAbove: 20_000 } });
   server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -234,5 +235,62 @@ describe('catalogue and health', () => {
       ['payments', true],
       ['shipping', true],
     ]);
+  });
+});
+
+describe('operators: search attributes, listing and review', () => {
+  it('keeps OrderStatus, CustomerId and OrderTotal current, and lists the order with a readable summary', async () => {
+    const customerId = `customer-${randomUUID()}`;
+    const placed = await post(validOrder({ customerId, items: [{ sku: 'CAP-NAVY', quantity: 2 }] }));
+    await waitForTerminal(placed.body.orderId);
+    const query = `OrderStatus = "COMPLETED" AND CustomerId = "${customerId}"`;
+    const count = await eventually(async () => {
+      const { count } = await client.workflow.count(query);
+      return count === 1 ? count : undefined;
+    }, 'visibility to catch up', 100, 100);
+    expect(count).toBe(1);
+    const listed = [];
+    for await (const wf of client.workflow.list({ query })) listed.push(wf);
+    expect(listed.map((w) => w.workflowId)).toEqual([orderWorkflowId(placed.body.orderId)]);
+    expect(listed[0]!.typedSearchAttributes.get(OrderTotalAttribute)).toBe(35.98);
+    expect((await client.workflow.count(`OrderStatus = "FAILED" AND CustomerId = "${customerId}"`)).count).toBe(0);
+
+    const description = await client.workflow.getHandle(orderWorkflowId(placed.body.orderId)).describe();
+    expect(await description.staticSummary()).toBe(`2 items, 35.98 EUR, customer ${customerId}`);
+    expect(await description.staticDetails()).toContain('2 × Navy cap (CAP-NAVY) at 17.99 EUR');
+    expect(await description.staticDetails()).not.toContain('tok_');
+  });
+
+  it('holds an order above the threshold for review; only a reviewer may approve it, and then it completes', async () => {
+    const placed = await post(validOrder({ items: [{ sku: 'HOODIE-GRY-L', quantity: 5 }] }));
+    const review = (headers: Record<string, string>, body: unknown) => request(baseUrl, 'POST', `/orders/${placed.body.orderId}/review`, { body, headers });
+    await eventually(async () => {
+      const res = await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`);
+      return res.body.status === 'AWAITING_REVIEW' ? true : undefined;
+    }, 'the order to await review');
+    expect((await review({}, { decision: 'approve' })).status).toBe(403);
+    const bad = await review({ 'X-Role': 'reviewer' }, { decision: 'maybe' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.fields.map((f: { field: string }) => f.field).sort()).toEqual(['body.decision', 'headers.x-user']);
+    const approved = await review({ 'X-Role': 'reviewer', 'X-User': 'risk@example.com' }, { decision: 'approve' });
+    expect(approved.status).toBe(200);
+    expect(approved.body).toEqual({ orderId: placed.body.orderId, decision: 'approve' });
+    const twice = await review({ 'X-Role': 'reviewer', 'X-User': 'risk@example.com' }, { decision: 'reject' });
+    expect(twice.status).toBe(409);
+    const done = await waitForTerminal(placed.body.orderId);
+    expect(done.status).toBe('COMPLETED');
+    expect(done.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['ReviewRequested', 'OrderReviewed']));
+  });
+
+  it('fails REVIEW_REJECTED when a reviewer rejects, with the stock put back', async () => {
+    const placed = await post(validOrder({ items: [{ sku: 'HOODIE-GRY-L', quantity: 5 }] }));
+    await eventually(async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'AWAITING_REVIEW' ? true : undefined), 'review');
+    const rejected = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/review`, {
+      body: { decision: 'reject', reason: 'address mismatch' },
+      headers: { 'X-Role': 'reviewer', 'X-User': 'risk@example.com' },
+    });
+    expect(rejected.status).toBe(200);
+    const done = await waitForTerminal(placed.body.orderId);
+    expect(done).toMatchObject({ status: 'FAILED', failureReason: 'REVIEW_REJECTED', compensations: ['StockReleased'] });
   });
 });
