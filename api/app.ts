@@ -27,6 +27,7 @@ import {
   type ServiceHealth,
 } from '../contracts/orders';
 import type { Logger } from '../lib/logger';
+import { httpMetrics, ordersCreated, registry, renderMetrics } from '../lib/metrics';
 import type { orderWorkflow } from '../workflows/orders';
 import type { platformHealthWorkflow } from '../workflows/health';
 import { createCatalogue, type Catalogue } from './catalogue';
@@ -80,7 +81,12 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
     });
     next();
   });
+  app.use(httpMetrics);
   app.use(express.json({ limit: '64kb' }));
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await renderMetrics());
+  });
 
   app.get('/products', async (_req, res) => {
     res.json(await catalogue.list());
@@ -137,6 +143,7 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
         staticSummary: listing.summary,
         staticDetails: listing.details,
       });
+      ordersCreated.inc();
       log.info({ orderId, workflowId, customerId: body.data.customerId }, 'order accepted');
       return accepted('PENDING', false);
     } catch (err) {

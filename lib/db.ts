@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from './logger';
+import { trackPool } from './metrics';
 
 /**
  * One bounded connection pool per process and database. Its size comes from config; the
@@ -16,6 +17,6 @@ export function createPool(connectionString: string, max: number, applicationNam
   // An idle connection dropped by the server (a restart, a failover) is replaced on next use;
   // unhandled, this event would crash the process.
   pool.on('error', (err) => log?.warn({ err, applicationName }, 'idle database connection lost'));
-  return pool;
+  return trackPool(new URL(connectionString).pathname.slice(1) || 'postgres', pool);
 }
 export type Pool = pg.Pool;

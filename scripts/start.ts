@@ -20,6 +20,7 @@ const config = parseEnv(
     TEMPORAL_PORT: z.coerce.number().int().default(7233),
     TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
     PG_PORT: z.coerce.number().int().default(LOCAL_PG_PORT),
+    METRICS_BASE_PORT: z.coerce.number().int().default(9464),
     ORDERS_WORKERS: count,
     INVENTORY_WORKERS: count,
     PAYMENTS_WORKERS: count,
@@ -94,6 +95,7 @@ async function main() {
       counts,
       apiPort: config.PORT,
       restart: true,
+      metricsBasePort: config.METRICS_BASE_PORT,
       log: say,
     });
     await waitForHttp(`${platform.apiUrl}/healthz`);
@@ -106,6 +108,7 @@ async function main() {
         `  Temporal UI  ${temporal?.uiUrl ?? '(your Temporal server)'}`,
         `  Temporal     ${temporalAddress}`,
         `  Pools        ${POOLS.map((p) => `${p}×${counts[p]}`).join('  ')}`,
+        `  Metrics      ${platform.apiUrl}/metrics, workers on ports ${config.METRICS_BASE_PORT}–${config.METRICS_BASE_PORT + POOLS.reduce((n, p) => n + counts[p], 0) - 1}`,
         '',
         '  Ctrl-C stops everything.',
         '',

@@ -5,7 +5,7 @@ import { DATA_DIR } from '../lib/infra/paths';
 import { startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
-import { freePort } from './support/ports';
+import { freePort } from '../lib/net';
 
 /** Namespaces of the shared dev server: a file that runs workers gets one to itself, so pools never cross. */
 export const TEST_NAMESPACES = ['default', 'api-test', 'e2e', 'reconciliation', 'visibility-test'] as const;

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -6,6 +7,8 @@ import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporali
 import { z } from 'zod';
 import { logLevel, parseEnv, temporalEnv } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
+import { ActivityMetricsInterceptor, serveMetrics } from '../lib/metrics';
+import { freePort } from '../lib/net';
 
 export const workerEnv = z.object({
   ...temporalEnv,
@@ -13,6 +16,9 @@ export const workerEnv = z.object({
   // Enough parallel activities to keep the pool busy, few enough that they rarely queue for a connection.
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(1000).default(20),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
+  // /metrics of this process; 0 picks a free port (several processes of a pool on one host)
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  METRICS_HOST: z.string().default('127.0.0.1'),
 });
 export type WorkerEnv = z.infer<typeof workerEnv>;
 
@@ -91,6 +97,7 @@ export async function startPool<E extends WorkerEnv>(
       taskQueue: spec.taskQueue,
       activities: resources.activities,
       maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      interceptors: { activity: [(ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
       ...(spec.runsWorkflows ? workflows : {}),
     });
     log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
@@ -118,14 +125,24 @@ export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<v
   const log = createLogger(`${spec.service}-worker`);
   try {
     const config = parseEnv(spec.env);
-    // The Runtime turns SIGINT/SIGTERM into a graceful worker shutdown.
-    Runtime.install({ logger: temporalLogger(log), shutdownSignals: ['SIGINT', 'SIGTERM'] });
+    // The SDK core serves its own metrics on a loopback port; our /metrics appends them to ours.
+    const corePort = await freePort();
+    Runtime.install({
+      logger: temporalLogger(log),
+      // The Runtime turns SIGINT/SIGTERM into a graceful worker shutdown.
+      shutdownSignals: ['SIGINT', 'SIGTERM'],
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: true } } },
+    });
+    const metrics = await serveMetrics(config.METRICS_PORT, config.METRICS_HOST, `http://127.0.0.1:${corePort}/metrics`);
+    const { port } = metrics.address() as AddressInfo;
+    log.info({ metrics: `http://${config.METRICS_HOST}:${port}/metrics` }, 'metrics served');
     const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
     try {
       const pool = await startPool(spec, config, connection, log);
       await pool.finished;
     } finally {
       await connection.close();
+      metrics.close();
     }
     log.info('worker stopped');
   } catch (err) {

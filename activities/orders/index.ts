@@ -1,5 +1,6 @@
 import type { RecordOrderEventInput, RecordOrderInput } from '../../contracts/orders';
 import type { OrdersDb } from './db';
+import { orderValue, ordersCancelled, ordersCompleted, ordersFailed } from '../../lib/metrics';
 
 export interface OrdersDeps {
   db: OrdersDb;
@@ -34,12 +35,12 @@ export function createOrderActivities({ db }: OrdersDeps) {
     },
 
     async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing }: RecordOrderEventInput): Promise<void> {
-      await db.$transaction(async (tx) => {
+      const recorded = await db.$transaction(async (tx) => {
         const inserted = await tx.orderEvent.createMany({
           data: [{ orderId, type, idempotencyKey, data: { ...data } as object }],
           skipDuplicates: true,
         });
-        if (inserted.count === 0) return;
+        if (inserted.count === 0) return false;
         await tx.order.update({
           where: { id: orderId },
           data: {
@@ -51,9 +52,24 @@ export function createOrderActivities({ db }: OrdersDeps) {
         for (const line of pricing?.lines ?? []) {
           await tx.orderItem.update({ where: { orderId_sku: { orderId, sku: line.sku } }, data: { unitPrice: line.unitPrice } });
         }
+        return true;
       });
+      // Counted where the outcome is recorded, once: a retried event inserts nothing and counts nothing.
+      if (recorded) countOutcome(type, data, failureReason);
     },
   };
+}
+
+function countOutcome(type: RecordOrderEventInput['type'], data: RecordOrderEventInput['data'], reason: string | undefined): void {
+  if (type === 'OrderCompleted') {
+    ordersCompleted.inc();
+    const { total, currency } = (data ?? {}) as { total?: number; currency?: string };
+    if (typeof total === 'number') orderValue.observe({ currency: currency ?? '' }, total / 100);
+  } else if (type === 'OrderFailed') {
+    ordersFailed.inc({ reason: reason ?? 'UNKNOWN' });
+  } else if (type === 'OrderCancelled') {
+    ordersCancelled.inc();
+  }
 }
 
 export type OrderActivities = ReturnType<typeof createOrderActivities>;

@@ -19,6 +19,8 @@ export interface PlatformOptions {
   logDir?: string;
   /** start a crashed process again (npm start); tests leave crashes visible */
   restart?: boolean;
+  /** worker process n (from 0) serves /metrics on this port + n; without it each picks a free port */
+  metricsBasePort?: number;
   log?: (msg: string) => void;
 }
 
@@ -31,6 +33,8 @@ export interface RunningPlatform {
 export interface ManagedProcess {
   name: string;
   child: ChildProcess;
+  /** where its /metrics is served, when known */
+  metricsUrl?: string;
 }
 
 /** Bundles the workflows once, so each orders worker loads the bundle instead of building its own. */
@@ -51,12 +55,12 @@ const entry = (script: string) => join(PROJECT_ROOT, script);
  * Starts the worker pools and the API as separate processes, each a real `node` running its own
  * entry point, and stops them with SIGTERM so each drains its in-flight tasks.
  */
-export async function launchPlatform({ env, counts, apiPort, logDir, restart = false, log = () => undefined }: PlatformOptions): Promise<RunningPlatform> {
+export async function launchPlatform({ env, counts, apiPort, logDir, restart = false, metricsBasePort, log = () => undefined }: PlatformOptions): Promise<RunningPlatform> {
   if (logDir) await mkdir(logDir, { recursive: true });
   const running = new Map<string, ManagedProcess>();
   let stopping = false;
 
-  function start(name: string, script: string, extraEnv: NodeJS.ProcessEnv = {}): void {
+  function start(name: string, script: string, extraEnv: NodeJS.ProcessEnv = {}, metricsUrl?: string): void {
     const child = spawn(process.execPath, ['--import', 'tsx', entry(script)], {
       cwd: PROJECT_ROOT,
       env: { ...env, ...extraEnv },
@@ -67,18 +71,27 @@ export async function launchPlatform({ env, counts, apiPort, logDir, restart = f
       child.stdout?.pipe(out);
       child.stderr?.pipe(out);
     }
-    running.set(name, { name, child });
+    running.set(name, { name, child, ...(metricsUrl ? { metricsUrl } : {}) });
     child.once('exit', (code, signal) => {
       if (stopping) return;
       log(`${name} exited (${signal ?? code})${restart ? '; restarting in 1s' : ''}`);
-      if (restart) setTimeout(() => !stopping && start(name, script, extraEnv), 1000);
+      if (restart) setTimeout(() => !stopping && start(name, script, extraEnv, metricsUrl), 1000);
     });
   }
 
+  let n = 0;
   for (const pool of POOLS) {
-    for (let i = 1; i <= counts[pool]; i++) start(`${pool}-worker-${i}`, `workers/${pool}.ts`);
+    for (let i = 1; i <= counts[pool]; i++) {
+      const port = metricsBasePort === undefined ? undefined : metricsBasePort + n++;
+      start(
+        `${pool}-worker-${i}`,
+        `workers/${pool}.ts`,
+        port === undefined ? {} : { METRICS_PORT: String(port) },
+        port === undefined ? undefined : `http://127.0.0.1:${port}/metrics`,
+      );
+    }
   }
-  start('api', 'api/main.ts', { PORT: String(apiPort) });
+  start('api', 'api/main.ts', { PORT: String(apiPort) }, `http://127.0.0.1:${apiPort}/metrics`);
 
   return {
     apiUrl: `http://127.0.0.1:${apiPort}`,

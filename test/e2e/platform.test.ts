@@ -8,7 +8,8 @@ import { DATA_DIR } from '../../lib/infra/paths';
 import { buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
 import { createTestDatabases } from '../support/databases';
 import { eventually, request, validOrder } from '../support/http';
-import { freePort } from '../support/ports';
+import { freePort } from '../../lib/net';
+import { parsePrometheus, sumOf } from '../support/prometheus';
 
 /**
  * The platform as a user runs it: the Temporal dev server, PostgreSQL, the four pools as
@@ -33,6 +34,7 @@ beforeAll(async () => {
     },
     counts: { orders: 1, inventory: 1, payments: 2, shipping: 1 },
     apiPort: await freePort(),
+    metricsBasePort: await freePort(),
     logDir: join(DATA_DIR, 'test', `e2e-logs-${process.pid}`),
   });
   await waitForHttp(`${platform.apiUrl}/healthz`, 120_000);
@@ -145,6 +147,41 @@ describe('the platform end to end', () => {
     const rows = await query<{ id: string; status: string }>('orders', 'SELECT id, status FROM orders');
     expect(rows).toHaveLength(placed.length);
   }, 240_000);
+
+  it('exposes business and technical metrics from the API and every worker process', async () => {
+    const processes = platform.processes();
+    expect(processes.every((p) => p.metricsUrl)).toBe(true);
+    const scraped = await Promise.all(processes.map(async (p) => ({ name: p.name, samples: parsePrometheus(await (await fetch(p.metricsUrl!)).text()) })));
+    const all = scraped.flatMap((s) => s.samples);
+    const api = scraped.find((s) => s.name === 'api')!.samples;
+
+    const rows = await query<{ status: string; failure_reason: string | null; total_amount: number | null; currency: string | null }>(
+      'orders',
+      'SELECT status, failure_reason, total_amount, currency FROM orders',
+    );
+    const completed = rows.filter((r) => r.status === 'COMPLETED');
+    expect(sumOf(api, 'orders_created_total')).toBe(rows.length);
+    expect(sumOf(all, 'orders_completed_total')).toBe(completed.length);
+    expect(sumOf(all, 'orders_cancelled_total')).toBe(rows.filter((r) => r.status === 'CANCELLED').length);
+    for (const reason of ['PAYMENT_DECLINED', 'SHIPPING_UNAVAILABLE', 'OUT_OF_STOCK']) {
+      expect({ reason, count: sumOf(all, 'orders_failed_total', { reason }) }).toEqual({ reason, count: rows.filter((r) => r.failure_reason === reason).length });
+    }
+    expect(sumOf(all, 'order_value_count', { currency: 'EUR' })).toBe(completed.length);
+    expect(sumOf(all, 'order_value_sum', { currency: 'EUR' })).toBeCloseTo(completed.reduce((sum, r) => sum + r.total_amount!, 0) / 100, 2);
+
+    expect(sumOf(api, 'http_request_duration_seconds_count', { method: 'POST', route: '/orders', status: '202' })).toBe(rows.length);
+    expect(sumOf(api, 'http_request_duration_seconds_count', { method: 'GET', route: '/orders/:id', status: '200' })).toBeGreaterThan(0);
+    // every reservation made (a release before any reservation leaves a marker without a currency)
+    const [reservations] = await query<{ made: string }>('inventory', 'SELECT count(*) AS made FROM reservations WHERE currency IS NOT NULL');
+    expect(sumOf(all, 'activity_duration_seconds_count', { activity: 'reserveStock', task_queue: 'inventory', outcome: 'completed' })).toBe(Number(reservations!.made));
+    expect(sumOf(all, 'activity_duration_seconds_count', { activity: 'authorisePayment', task_queue: 'payments', outcome: 'failed' })).toBeGreaterThan(0);
+    for (const database of ['e2e_orders', 'e2e_inventory', 'e2e_payments', 'e2e_shipping', 'e2e_sandbox']) {
+      expect(all.some((s) => s.name === 'db_pool_connections' && s.labels.database === database && s.labels.state === 'idle')).toBe(true);
+    }
+    // the SDK core's own metrics, from the Runtime, on the same endpoint
+    const ordersWorker = scraped.find((s) => s.name === 'orders-worker-1')!.samples;
+    expect(ordersWorker.some((s) => s.name.startsWith('temporal_workflow_completed'))).toBe(true);
+  });
 
   it('drains and exits cleanly on SIGTERM', async () => {
     const names = platform.processes().map((p) => p.name);

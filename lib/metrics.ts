@@ -1,0 +1,121 @@
+import { createServer, type Server } from 'node:http';
+import type { ActivityInboundCallsInterceptor, ActivityExecuteInput, Next } from '@temporalio/worker';
+import type { Context } from '@temporalio/activity';
+import type { RequestHandler } from 'express';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Pool } from './db';
+
+/**
+ * The platform's Prometheus metrics: one registry per process, the same names in every process
+ * (a counter a process never moves stays at 0), so a sum over all processes is always right.
+ * Orders per minute: `sum(rate(orders_created_total[5m])) * 60`; average order value:
+ * `sum(rate(order_value_sum[5m])) / sum(rate(order_value_count[5m]))`.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+const registers = [registry];
+
+export const ordersCreated = new Counter({ name: 'orders_created_total', help: 'Orders accepted by the API', registers });
+export const ordersCompleted = new Counter({ name: 'orders_completed_total', help: 'Orders that completed', registers });
+export const ordersFailed = new Counter({ name: 'orders_failed_total', help: 'Orders that failed, by reason', labelNames: ['reason'], registers });
+export const ordersCancelled = new Counter({ name: 'orders_cancelled_total', help: 'Orders cancelled', registers });
+export const orderValue = new Histogram({
+  name: 'order_value',
+  help: 'Total of each completed order, in currency units',
+  labelNames: ['currency'],
+  buckets: [5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000],
+  registers,
+});
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const httpDuration = new Histogram({
+  name: 'http_request_duration_seconds',
+  help: 'HTTP requests served by the API',
+  labelNames: ['method', 'route', 'status'],
+  buckets: latencyBuckets,
+  registers,
+});
+export const activityDuration = new Histogram({
+  name: 'activity_duration_seconds',
+  help: 'Activity executions in this worker',
+  labelNames: ['activity', 'task_queue', 'outcome'],
+  buckets: latencyBuckets,
+  registers,
+});
+
+const pools = new Map<string, Pool>();
+new Gauge({
+  name: 'db_pool_connections',
+  help: 'Connections of this process’s database pools: in use, idle, and requests waiting for one',
+  labelNames: ['state', 'database'],
+  registers,
+  collect() {
+    this.reset();
+    for (const [database, pool] of pools) {
+      this.set({ state: 'in_use', database }, pool.totalCount - pool.idleCount);
+      this.set({ state: 'idle', database }, pool.idleCount);
+      this.set({ state: 'waiting', database }, pool.waitingCount);
+    }
+  },
+});
+
+/** Reports this pool in db_pool_connections, so exhaustion shows before it hurts. */
+export function trackPool(database: string, pool: Pool): Pool {
+  pools.set(database, pool);
+  return pool;
+}
+
+/** Express middleware: times each request under its route pattern, not its raw path. */
+export const httpMetrics: RequestHandler = (req, res, next) => {
+  const end = httpDuration.startTimer();
+  res.on('finish', () => {
+    const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+    end({ method: req.method, route, status: String(res.statusCode) });
+  });
+  next();
+};
+
+/** Times every activity this worker runs, by type, task queue and outcome. */
+export class ActivityMetricsInterceptor implements ActivityInboundCallsInterceptor {
+  constructor(private readonly ctx: Context) {}
+
+  async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    const { activityType, taskQueue } = this.ctx.info;
+    const end = activityDuration.startTimer({ activity: activityType, task_queue: taskQueue });
+    try {
+      const result = await next(input);
+      end({ outcome: 'completed' });
+      return result;
+    } catch (err) {
+      end({ outcome: 'failed' });
+      throw err;
+    }
+  }
+}
+
+/** Our metrics, then those of the Temporal SDK's core (served by the Runtime on a local port). */
+export async function renderMetrics(coreMetricsUrl?: string): Promise<string> {
+  const ours = await registry.metrics();
+  if (!coreMetricsUrl) return ours;
+  const core = await fetch(coreMetricsUrl).then((r) => r.text()).catch(() => '');
+  return `${ours}\n${core}`;
+}
+
+/** A worker's /metrics endpoint. */
+export function serveMetrics(port: number, host: string, coreMetricsUrl?: string): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    renderMetrics(coreMetricsUrl).then(
+      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500).end(err.message),
+    );
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
