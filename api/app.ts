@@ -28,6 +28,7 @@ import {
 } from '../contracts/orders';
 import type { Logger } from '../lib/logger';
 import { httpMetrics, ordersCreated, registry, renderMetrics } from '../lib/metrics';
+import { httpTracing } from '../lib/tracing';
 import type { orderWorkflow } from '../workflows/orders';
 import type { platformHealthWorkflow } from '../workflows/health';
 import { createCatalogue, type Catalogue } from './catalogue';
@@ -81,6 +82,7 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
     });
     next();
   });
+  app.use(httpTracing);
   app.use(httpMetrics);
   app.use(express.json({ limit: '64kb' }));
 

@@ -4,6 +4,8 @@ import { createOrdersDb } from '../activities/orders/db';
 import { duration, localDatabaseUrl, logLevel, parseEnv, poolSize, temporalEnv } from '../lib/config';
 import { createPool } from '../lib/db';
 import { createLogger } from '../lib/logger';
+import { loadMonitoringConfig } from '../lib/monitoring';
+import { initTracing } from '../lib/tracing';
 import { createApp } from './app';
 
 const log = createLogger('api');
@@ -25,8 +27,11 @@ async function main() {
       REVIEW_TIMEOUT: duration.default('24h'),
     }),
   );
+  const monitoring = loadMonitoringConfig();
+  log.level = monitoring.logs.level;
+  const tracing = initTracing({ service: 'api', ...monitoring.tracing });
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: tracing.clientInterceptors });
   const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api', log);
   const db = createOrdersDb(pool);
   const app = createApp({
@@ -49,6 +54,7 @@ async function main() {
     await db.$disconnect();
     await pool.end();
     await connection.close();
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGINT', shutdown);

@@ -2,12 +2,15 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { z } from 'zod';
 import { logLevel, parseEnv, temporalEnv } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
 import { ActivityMetricsInterceptor, serveMetrics } from '../lib/metrics';
+import { loadMonitoringConfig } from '../lib/monitoring';
+import { initTracing, type Tracing } from '../lib/tracing';
+import { bundleOrderWorkflows } from '../lib/workflow-bundle';
 import { freePort } from '../lib/net';
 
 export const workerEnv = z.object({
@@ -63,11 +66,12 @@ function temporalLogger(log: Logger): TemporalLogger {
   };
 }
 
-function workflowSource(config: WorkerEnv): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+/** The prebuilt bundle when there is one (npm start, the image); else this process builds it. */
+async function workflowSource(config: WorkerEnv): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
   if (config.WORKFLOW_BUNDLE_PATH && existsSync(config.WORKFLOW_BUNDLE_PATH)) {
     return { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } };
   }
-  return { workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)) };
+  return { workflowBundle: await bundleOrderWorkflows() };
 }
 
 export interface StartedPool {
@@ -86,8 +90,10 @@ export async function startPool<E extends WorkerEnv>(
   config: E,
   connection: NativeConnection,
   log: Logger,
-  workflows: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = workflowSource(config),
+  tracing: Tracing,
+  bundle?: WorkflowBundle,
 ): Promise<StartedPool> {
+  const workflows = spec.runsWorkflows ? (bundle ? { workflowBundle: bundle } : await workflowSource(config)) : {};
   const resources = await spec.build(config, log);
   const stopBackground = new AbortController();
   try {
@@ -97,8 +103,9 @@ export async function startPool<E extends WorkerEnv>(
       taskQueue: spec.taskQueue,
       activities: resources.activities,
       maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
-      interceptors: { activity: [(ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
-      ...(spec.runsWorkflows ? workflows : {}),
+      interceptors: { activity: [...tracing.activityInterceptors, (ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
+      sinks: tracing.sinks,
+      ...workflows,
     });
     log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
     const finished = Promise.all([
@@ -122,9 +129,12 @@ export async function startPool<E extends WorkerEnv>(
  * stops polling, lets in-flight tasks finish, closes the pool and exits 0; a failure exits 1.
  */
 export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<void> {
-  const log = createLogger(`${spec.service}-worker`);
+  let log = createLogger(`${spec.service}-worker`);
   try {
     const config = parseEnv(spec.env);
+    const monitoring = loadMonitoringConfig();
+    log = createLogger(`${spec.service}-worker`, monitoring.logs.level);
+    const tracing = initTracing({ service: `${spec.service}-worker`, ...monitoring.tracing });
     // The SDK core serves its own metrics on a loopback port; our /metrics appends them to ours.
     const corePort = await freePort();
     Runtime.install({
@@ -138,11 +148,12 @@ export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<v
     log.info({ metrics: `http://${config.METRICS_HOST}:${port}/metrics` }, 'metrics served');
     const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
     try {
-      const pool = await startPool(spec, config, connection, log);
+      const pool = await startPool(spec, config, connection, log, tracing);
       await pool.finished;
     } finally {
       await connection.close();
       metrics.close();
+      await tracing.shutdown();
     }
     log.info('worker stopped');
   } catch (err) {

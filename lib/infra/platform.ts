@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleOrderWorkflows } from '../workflow-bundle';
 import { BUILD_DIR, PROJECT_ROOT } from './paths';
 
 export const POOLS = ['orders', 'inventory', 'payments', 'shipping'] as const;
@@ -39,10 +39,7 @@ export interface ManagedProcess {
 
 /** Bundles the workflows once, so each orders worker loads the bundle instead of building its own. */
 export async function buildWorkflowBundle(): Promise<string> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: join(PROJECT_ROOT, 'workflows', 'index.ts'),
-    logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: console.error },
-  });
+  const { code } = await bundleOrderWorkflows();
   await mkdir(BUILD_DIR, { recursive: true });
   const path = join(BUILD_DIR, 'workflow-bundle.js');
   await writeFile(path, code);

@@ -22,7 +22,8 @@ beforeAll(async () => {
 
 async function committedHistories(): Promise<Array<{ label: string; scenario: string; path: string }>> {
   const out: Array<{ label: string; scenario: string; path: string }> = [];
-  for (const label of (await readdir(HISTORIES)).sort()) {
+  const labels = (await readdir(HISTORIES, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  for (const label of labels.sort()) {
     for (const file of (await readdir(join(HISTORIES, label))).filter((f) => f.endsWith('.json')).sort()) {
       out.push({ label, scenario: file.replace(/\.json$/, ''), path: join(HISTORIES, label, file) });
     }

@@ -8,6 +8,7 @@ import { ordersPool } from '../../workers/orders';
 import { paymentsPool } from '../../workers/payments';
 import { shippingPool } from '../../workers/shipping';
 import { startPool } from '../../workers/run';
+import { initTracing, type Tracing } from '../../lib/tracing';
 
 /**
  * The four pools with their real activities, databases and simulated provider and carrier,
@@ -19,6 +20,8 @@ export async function startInProcessPools(options: {
   namespace: string;
   bundle: WorkflowBundle;
   env?: NodeJS.ProcessEnv;
+  /** the tracing wiring; by default a tracer that samples nothing */
+  tracing?: Tracing;
 }): Promise<{ stop: () => Promise<void> }> {
   const address = inject('temporalAddress');
   const env: NodeJS.ProcessEnv = {
@@ -30,11 +33,12 @@ export async function startInProcessPools(options: {
   };
   const connection = await NativeConnection.connect({ address });
   const log = createLogger('test-pools', 'warn');
+  const tracing = options.tracing ?? initTracing({ service: 'test-pools', sampleRatio: 0 });
   const pools = await Promise.all([
-    startPool(ordersPool, parseEnv(ordersPool.env, env), connection, log, { workflowBundle: options.bundle }),
-    startPool(inventoryPool, parseEnv(inventoryPool.env, env), connection, log),
-    startPool(paymentsPool, parseEnv(paymentsPool.env, env), connection, log),
-    startPool(shippingPool, parseEnv(shippingPool.env, env), connection, log),
+    startPool(ordersPool, parseEnv(ordersPool.env, env), connection, log, tracing, options.bundle),
+    startPool(inventoryPool, parseEnv(inventoryPool.env, env), connection, log, tracing),
+    startPool(paymentsPool, parseEnv(paymentsPool.env, env), connection, log, tracing),
+    startPool(shippingPool, parseEnv(shippingPool.env, env), connection, log, tracing),
   ]);
   return {
     stop: async () => {

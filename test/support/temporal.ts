@@ -1,5 +1,5 @@
-import { fileURLToPath } from 'node:url';
-import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleOrderWorkflows } from '../../lib/workflow-bundle';
 import type { NativeConnection } from '@temporalio/worker';
 import { INVENTORY_TASK_QUEUE } from '../../contracts/inventory';
 import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
@@ -14,15 +14,8 @@ export function quietRuntime(): void {
   runtimeInstalled = true;
 }
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
-
-export function bundleWorkflows(): Promise<WorkflowBundle> {
-  const quiet = () => undefined;
-  return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
-    logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: quiet, error: console.error },
-  });
-}
+/** The same bundle the orders workers run. */
+export const bundleWorkflows = bundleOrderWorkflows;
 
 export interface ServiceActivities {
   orders: object;
