@@ -17,6 +17,9 @@ export function createPool(connectionString: string, max: number, applicationNam
   // An idle connection dropped by the server (a restart, a failover) is replaced on next use;
   // unhandled, this event would crash the process.
   pool.on('error', (err) => log?.warn({ err, applicationName }, 'idle database connection lost'));
+  // The same for a connection checked out between two queries (pg-pool drops its own listener
+  // then): the next query fails and is retried, instead of the process dying on the event.
+  pool.on('connect', (client) => client.on('error', (err) => log?.warn({ err, applicationName }, 'database connection lost')));
   return trackPool(new URL(connectionString).pathname.slice(1) || 'postgres', pool);
 }
 export type Pool = pg.Pool;

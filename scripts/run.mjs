@@ -54,9 +54,13 @@ if (command === 'start') {
   // The type check is part of the tests: strict TypeScript is a promise the code keeps.
   if (rest.length === 0) run(bin('tsc'), ['--noEmit']);
   run(bin('vitest'), ['run', ...rest]);
+  // then the crash test alone: it SIGKILLs workers and restarts Temporal and PostgreSQL under load
+  if (rest.length === 0 || rest.some((r) => r.includes('chaos'))) run(bin('vitest'), ['run', ...rest], { VITEST_CHAOS: '1' });
+} else if (command === 'bench') {
+  run(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest]);
 } else if (command === 'setup' || command === 'generate') {
   // nothing more: installing and generating is all these mean
 } else {
-  console.error(`usage: node scripts/run.mjs start|test|setup|generate`);
+  console.error(`usage: node scripts/run.mjs start|test|bench|setup|generate`);
   process.exit(2);
 }
