@@ -20,6 +20,12 @@ export interface DevServerOptions {
   /** a SQLite file keeps workflows across restarts; none keeps them in memory */
   dbFile?: string;
   namespaces?: string[];
+  /**
+   * For a file-backed server. The default journal makes every history write an fsync of a
+   * rollback journal; write-ahead logging with normal sync keeps the state across a crash of the
+   * server process (not of the machine) at several times the throughput (BENCHMARKS.md).
+   */
+  sqlitePragmas?: string[];
   /** registered on every namespace at start (the Web UI's order list filters on them) */
   searchAttributes?: ReadonlyArray<{ name: string; type: SearchAttributeType }>;
   log?: (msg: string) => void;
@@ -33,6 +39,7 @@ export async function startTemporalDevServer({
   dbFile,
   namespaces = ['default'],
   searchAttributes = ORDER_SEARCH_ATTRIBUTES,
+  sqlitePragmas = (process.env.TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=wal,synchronous=normal').split(',').filter(Boolean),
   log = () => undefined,
 }: DevServerOptions): Promise<RunningTemporal> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
@@ -41,8 +48,14 @@ export async function startTemporalDevServer({
   if (dbFile) {
     await mkdir(dirname(dbFile), { recursive: true });
     args.push('--db-filename', dbFile);
+    for (const pragma of sqlitePragmas) args.push('--sqlite-pragma', pragma);
   }
   for (const ns of namespaces) args.push('--namespace', ns);
+  // One partition per task queue: on a single dev server, several partitions only make a task
+  // wait for a poller on another partition to forward it (BENCHMARKS.md: the floor's latency).
+  for (const setting of (process.env.TEMPORAL_DYNAMIC_CONFIG ?? 'matching.numTaskqueueReadPartitions=1,matching.numTaskqueueWritePartitions=1').split(',').filter(Boolean)) {
+    args.push('--dynamic-config-value', setting);
+  }
   const typeNames: Partial<Record<SearchAttributeType, string>> = { [SearchAttributeType.KEYWORD]: 'Keyword', [SearchAttributeType.DOUBLE]: 'Double' };
   for (const { name, type } of searchAttributes) args.push('--search-attribute', `${name}=${typeNames[type] ?? type}`);
 

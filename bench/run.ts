@@ -1,0 +1,371 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { ORDERS_TASK_QUEUE } from '../contracts/orders';
+import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
+import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
+import { POOLS, buildWorkflowBundle, launchPlatform, stopProcess, waitForHttp, type PoolCounts } from '../lib/infra/platform';
+import { postgresUrl, startEmbeddedPostgres } from '../lib/infra/postgres';
+import { startTemporalDevServer } from '../lib/infra/temporal';
+import { ensureTemporalTools } from '../lib/infra/tools';
+import { freePort } from '../lib/net';
+import type { floorWorkflow } from './floor-workflow';
+import { renderChart } from './chart';
+
+/**
+ * `npm run bench`: the platform's throughput and latency through its real API, and in the same
+ * run the floor — a bare workflow with the same twelve no-op activities on the same server, task
+ * queues and worker settings — so the ratio says how much of the orchestrator's capacity the
+ * platform's own work leaves unused. Everything it starts is its own, on free ports.
+ */
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,8,32,128').split(',').map(Number);
+const RATES = (process.env.BENCH_RATES ?? '10,20,40,80').split(',').map(Number);
+const BURST = Number(process.env.BENCH_BURST ?? 1000);
+const counts: PoolCounts = {
+  orders: Number(process.env.ORDERS_WORKERS ?? 1),
+  inventory: Number(process.env.INVENTORY_WORKERS ?? 1),
+  payments: Number(process.env.PAYMENTS_WORKERS ?? 1),
+  shipping: Number(process.env.SHIPPING_WORKERS ?? 1),
+};
+const POOL_SIZE = { orders: 5, inventory: 5, payments: 5 + 3, shipping: 5 + 3, api: 5 }; // db pool + sandbox pool, per process
+
+const say = (msg: string) => console.log(`[bench] ${msg}`);
+const pct = (values: number[], p: number) => {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+interface Placed {
+  sentAt: number;
+  acceptMs: number;
+  orderId: string;
+}
+
+/** Watches the orders database for orders reaching an end, one query for all pending ones. */
+function completionWatcher(pool: pg.Pool) {
+  const pending = new Map<string, (end: { status: string; at: number }) => void>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      if (pending.size > 0) {
+        const { rows } = await pool.query<{ id: string; status: string; updated_at: Date }>(
+          `SELECT id, status, updated_at FROM orders WHERE id = ANY($1::uuid[]) AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')`,
+          [[...pending.keys()]],
+        );
+        for (const row of rows) {
+          pending.get(row.id)?.({ status: row.status, at: row.updated_at.getTime() });
+          pending.delete(row.id);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return {
+    wait: (orderId: string) => new Promise<{ status: string; at: number }>((resolve) => pending.set(orderId, resolve)),
+    pendingCount: () => pending.size,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+const orderBody = (i: number) =>
+  JSON.stringify({
+    customerId: `bench-${i % 50}`,
+    items: [
+      { sku: ['TSHIRT-BLK-M', 'MUG-LOGO', 'SOCKS-3PK', 'CAP-NAVY'][i % 4], quantity: 1 },
+      { sku: 'POSTER-A2', quantity: 1 },
+    ],
+    payment: { token: 'tok_visa' },
+    shippingAddress: { name: 'Bench', line1: '1 Load St', city: 'Leeds', postalCode: 'LS1', country: 'GB' },
+  });
+
+async function main() {
+  const started = Date.now();
+  const tools = await ensureTemporalTools(say);
+  const dir = join(DATA_DIR, 'bench');
+  await rm(dir, { recursive: true, force: true });
+  const pgPort = await freePort();
+  const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: pgPort, fresh: true });
+  const urls = Object.fromEntries(DATABASES.map((db) => [db, postgresUrl(pgPort, db)])) as Record<DatabaseName, string>;
+  await prepareDatabases(urls, { adminUrl: postgres.url('postgres') });
+  // Enough stock that the sweep never runs out: the benchmark measures completions, not refusals.
+  const inventory = new pg.Client({ connectionString: urls.inventory });
+  await inventory.connect();
+  await inventory.query('UPDATE products SET stock = 10000000');
+  await inventory.end();
+  // Like npm start, a file-backed server (BENCH_TEMPORAL_DB=memory measures the in-memory one).
+  const temporal = await startTemporalDevServer({
+    cli: tools.cli,
+    port: await freePort(),
+    ...(process.env.BENCH_TEMPORAL_DB === 'memory' ? {} : { dbFile: join(dir, 'temporal.db') }),
+    namespaces: ['default', 'floor'],
+  });
+  const bundle = await buildWorkflowBundle();
+  const apiPort = await freePort();
+  const env = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporal.address,
+    WORKFLOW_BUNDLE_PATH: bundle,
+    LOG_LEVEL: 'warn',
+    REVIEW_ABOVE: '0',
+    CARRIER_PICKUP_DELAY_MS: '0',
+    PICKUP_POLL_INTERVAL_MS: '20',
+    ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
+  };
+  const platform = await launchPlatform({ env, counts, apiPort, logDir: join(dir, 'logs') });
+  await waitForHttp(`${platform.apiUrl}/healthz`);
+  const floorWorkers: ChildProcess[] = POOLS.map((queue) =>
+    spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'floor-worker.ts'), queue], {
+      cwd: PROJECT_ROOT,
+      env: { ...env, TEMPORAL_NAMESPACE: 'floor' },
+      stdio: 'inherit',
+    }),
+  );
+  const connection = await Connection.connect({ address: temporal.address });
+  const floorClient = new Client({ connection, namespace: 'floor' });
+  const ordersDb = new pg.Pool({ connectionString: urls.orders, max: 2, application_name: 'bench' });
+  const admin = new pg.Pool({ connectionString: postgres.url('postgres'), max: 1, application_name: 'bench' });
+  const watcher = completionWatcher(ordersDb);
+
+  // Connections each database saw, and the RSS of every process, sampled through the whole run.
+  let maxConnections = 0;
+  const maxByDatabase: Record<string, number> = {};
+  const rssMb: Record<string, number> = {};
+  const sampler = setInterval(async () => {
+    const { rows } = await admin.query<{ datname: string; n: string }>(
+      `SELECT datname, count(*) AS n FROM pg_stat_activity WHERE datname = ANY($1) AND application_name <> 'bench' GROUP BY datname`,
+      [DATABASES.map((d) => d)],
+    );
+    const total = rows.reduce((s, r) => s + Number(r.n), 0);
+    maxConnections = Math.max(maxConnections, total);
+    for (const r of rows) maxByDatabase[r.datname] = Math.max(maxByDatabase[r.datname] ?? 0, Number(r.n));
+    for (const { name, child } of platform.processes()) {
+      try {
+        const kb = Number(execFileSync('ps', ['-o', 'rss=', '-p', String(child.pid)]).toString().trim());
+        rssMb[name] = Math.max(rssMb[name] ?? 0, round(kb / 1024));
+      } catch {
+        // exited between listing and sampling
+      }
+    }
+  }, 250);
+
+  let n = 0;
+  async function place(): Promise<Placed | undefined> {
+    const sentAt = Date.now();
+    const res = await fetch(`${platform.apiUrl}/orders`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+      body: orderBody(n++),
+    });
+    const body = (await res.json()) as { orderId?: string };
+    if (res.status !== 202 || !body.orderId) return undefined;
+    return { sentAt, acceptMs: Date.now() - sentAt, orderId: body.orderId };
+  }
+
+  /** C virtual customers, each placing an order and waiting for its end before the next. */
+  async function closedLoop(concurrency: number) {
+    const accept: number[] = [];
+    const e2e: number[] = [];
+    let errors = 0;
+    let completed = 0;
+    const until = Date.now() + SECONDS * 1000;
+    const t0 = Date.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (Date.now() < until) {
+          const placed = await place().catch(() => undefined);
+          if (!placed) {
+            errors++;
+            continue;
+          }
+          accept.push(placed.acceptMs);
+          const end = await watcher.wait(placed.orderId);
+          if (end.status === 'COMPLETED') completed++;
+          else errors++;
+          e2e.push(end.at - placed.sentAt);
+        }
+      }),
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    return {
+      concurrency,
+      orders_per_s: round(completed / seconds, 2),
+      accepted_per_s: round(accept.length / seconds, 2),
+      accept_p50_ms: pct(accept, 50),
+      accept_p95_ms: pct(accept, 95),
+      accept_p99_ms: pct(accept, 99),
+      e2e_p50_ms: pct(e2e, 50),
+      e2e_p95_ms: pct(e2e, 95),
+      e2e_p99_ms: pct(e2e, 99),
+      completed,
+      errors,
+    };
+  }
+
+  /** The floor at the same concurrency: bare workflows started and awaited with the client. */
+  async function floorLoop(concurrency: number) {
+    let completed = 0;
+    const latency: number[] = [];
+    const until = Date.now() + SECONDS * 1000;
+    const t0 = Date.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (Date.now() < until) {
+          const s = Date.now();
+          await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId: `floor-${randomUUID()}` });
+          latency.push(Date.now() - s);
+          completed++;
+        }
+      }),
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    return { concurrency, floor_orders_per_s: round(completed / seconds, 2), floor_p50_ms: pct(latency, 50), floor_p99_ms: pct(latency, 99) };
+  }
+
+  /** Orders arriving at a fixed rate whatever the platform's state (autocannon's overallRate). */
+  async function openLoop(rate: number) {
+    const ids: Array<{ orderId: string; sentAt: number }> = [];
+    const sends = new Map<object, number>();
+    const result = await autocannon({
+      url: `${platform.apiUrl}/orders`,
+      method: 'POST',
+      connections: Math.min(128, Math.max(8, rate)),
+      overallRate: rate,
+      duration: SECONDS,
+      requests: [
+        {
+          // A connection sends one request at a time, so its context names the request in flight.
+          setupRequest: (req: autocannon.Request, context: object) => {
+            sends.set(context, Date.now());
+            return { ...req, headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() }, body: orderBody(n++) };
+          },
+          onResponse: (status: number, body: string, context: object) => {
+            if (status === 202) ids.push({ orderId: (JSON.parse(body) as { orderId: string }).orderId, sentAt: sends.get(context) ?? Date.now() });
+          },
+        },
+      ],
+    });
+    const ends = await Promise.all(ids.map(async ({ orderId, sentAt }) => ({ sentAt, end: await watcher.wait(orderId) })));
+    const first = Math.min(...ends.map((e) => e.sentAt));
+    const last = Math.max(...ends.map((e) => e.end.at));
+    const e2e = ends.map((e) => e.end.at - e.sentAt);
+    return {
+      offered_per_s: rate,
+      accepted_per_s: round(ids.length / SECONDS, 2),
+      orders_per_s: round(ends.filter((e) => e.end.status === 'COMPLETED').length / ((last - first) / 1000), 2),
+      accept_p50_ms: result.latency.p50,
+      accept_p99_ms: result.latency.p99,
+      e2e_p50_ms: pct(e2e, 50),
+      e2e_p99_ms: pct(e2e, 99),
+      errors: result.errors + result.non2xx,
+    };
+  }
+
+  say(`closed loop at ${LEVELS.join(', ')} orders in flight, ${SECONDS}s each, then the floor`);
+  const sweep = [];
+  for (const c of LEVELS) {
+    const platformRun = await closedLoop(c);
+    const floorRun = await floorLoop(c);
+    const row = { ...platformRun, ...floorRun, floor_ratio: round(platformRun.orders_per_s / floorRun.floor_orders_per_s, 2) };
+    say(JSON.stringify(row));
+    sweep.push(row);
+  }
+
+  say(`open loop at ${RATES.join(', ')} orders/s`);
+  const open = [];
+  for (const rate of RATES) {
+    const row = await openLoop(rate);
+    say(JSON.stringify(row));
+    open.push(row);
+    if (row.orders_per_s < 0.9 * rate) break; // saturated: higher rates only queue
+  }
+
+  say(`burst of ${BURST} orders`);
+  const burstStart = Date.now();
+  const burstIds: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < BURST) {
+        next++;
+        for (let attempt = 0; attempt < 5; attempt++) {
+          const placed = await place().catch(() => undefined);
+          if (placed) {
+            burstIds.push(placed.orderId);
+            break;
+          }
+        }
+      }
+    }),
+  );
+  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 600_000));
+  await Promise.race([Promise.all(burstIds.map((id) => watcher.wait(id))), timeout]);
+  const burstDrainS = round((Date.now() - burstStart) / 1000, 1);
+  const { rows: endedRows } = await ordersDb.query<{ n: string }>(
+    `SELECT count(*) AS n FROM orders WHERE id = ANY($1::uuid[]) AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')`,
+    [burstIds],
+  );
+  const burstLost = BURST - Number(endedRows[0]!.n);
+  say(`burst: ${burstIds.length} accepted, all ended after ${burstDrainS}s, lost ${burstLost}`);
+
+  clearInterval(sampler);
+  const budget =
+    POOL_SIZE.orders * counts.orders + POOL_SIZE.inventory * counts.inventory + POOL_SIZE.payments * counts.payments + POOL_SIZE.shipping * counts.shipping + POOL_SIZE.api;
+  const saturated = sweep.reduce((best, r) => (r.orders_per_s > best.orders_per_s ? r : best), sweep[0]!);
+  const results = {
+    at: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30), node: process.version },
+    settings: { seconds_per_level: SECONDS, pools: counts, worker_max_concurrent_activities: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 20) },
+    orders_per_s: saturated.orders_per_s,
+    accept_p99_ms: saturated.accept_p99_ms,
+    e2e_p50_ms: saturated.e2e_p50_ms,
+    e2e_p99_ms: saturated.e2e_p99_ms,
+    floor_orders_per_s: saturated.floor_orders_per_s,
+    floor_ratio: saturated.floor_ratio,
+    saturation_concurrency: saturated.concurrency,
+    burst_drain_s: burstDrainS,
+    burst_lost: burstLost,
+    pg_max_connections: maxConnections,
+    pg_max_connections_by_database: maxByDatabase,
+    pg_pool_budget: budget,
+    rss_mb: rssMb,
+    sweep,
+    open_loop: open,
+    duration_s: round((Date.now() - started) / 1000),
+  };
+  const stamp = results.at.replace(/[:.]/g, '-');
+  await mkdir(join(PROJECT_ROOT, 'bench', 'results'), { recursive: true });
+  const file = join(PROJECT_ROOT, 'bench', 'results', `${stamp}.json`);
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFile(join(PROJECT_ROOT, 'bench', 'results', `${stamp}.html`), renderChart(results));
+  say(`results: ${file}`);
+  console.log(JSON.stringify({ ...results, sweep: undefined, open_loop: undefined }, null, 2));
+
+  await watcher.stop();
+  await Promise.all([ordersDb.end(), admin.end()]);
+  await connection.close();
+  await Promise.all(floorWorkers.map((w) => stopProcess(w)));
+  await platform.stop();
+  await temporal.stop();
+  await postgres.stop();
+}
+
+main().catch((err) => {
+  console.error('[bench] failed:', err);
+  process.exit(1);
+});
+
+export type BenchResults = {
+  sweep: Array<{ concurrency: number; orders_per_s: number; floor_orders_per_s: number; e2e_p50_ms: number; e2e_p99_ms: number; accept_p99_ms: number }>;
+  machine: { cpus: number; cpu_model?: string };
+};
