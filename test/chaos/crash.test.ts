@@ -9,6 +9,7 @@ import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPl
 import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../../lib/infra/postgres';
 import { startTemporalDevServer, type RunningTemporal } from '../../lib/infra/temporal';
 import { validOrder } from '../support/http';
+import { queryDatabase } from '../support/databases';
 import { freePort } from '../../lib/net';
 
 /**
@@ -284,15 +285,7 @@ function runChaos(progress: () => { placed: number; done: boolean; doneAt?: numb
 // ---------------------------------------------------------------------------------------------
 // Reconciliation.
 
-async function query<T extends pg.QueryResultRow>(db: DatabaseName, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: urls[db] });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = <T extends pg.QueryResultRow>(db: DatabaseName, sql: string, params: unknown[] = []) => queryDatabase<T>(urls[db], sql, params);
 
 const orderIdOfKey = (key: string): string | undefined => /^order-([0-9a-f-]{36}):/.exec(key)?.[1];
 

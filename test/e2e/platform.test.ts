@@ -6,7 +6,7 @@ import { CATALOGUE } from '../../prisma/inventory/seed';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
 import { DATA_DIR } from '../../lib/infra/paths';
 import { buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
-import { createTestDatabases } from '../support/databases';
+import { createTestDatabases, queryDatabase } from '../support/databases';
 import { eventually, request, validOrder } from '../support/http';
 import { freePort } from '../../lib/net';
 import { parsePrometheus, sumOf } from '../support/prometheus';
@@ -72,15 +72,7 @@ function orderMix(): Array<{ expected: Expected; body: ReturnType<typeof validOr
   return mix;
 }
 
-async function query<T extends pg.QueryResultRow>(db: DatabaseName, sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: urls[db] });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const query = <T extends pg.QueryResultRow>(db: DatabaseName, sql: string, params: unknown[] = []) => queryDatabase<T>(urls[db], sql, params);
 
 describe('the platform end to end', () => {
   it('runs 30 concurrent orders to their expected ends, and the four databases reconcile', async () => {

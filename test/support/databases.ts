@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { inject } from 'vitest';
 import { DATABASES, prepareDatabases, type DatabaseName } from '../../lib/infra/databases';
 import { postgresUrl } from '../../lib/infra/postgres';
@@ -12,4 +13,15 @@ export async function createTestDatabases(prefix: string): Promise<Record<Databa
   const urls = Object.fromEntries(DATABASES.map((db) => [db, postgresUrl(port, `${safe}_${db}`)])) as Record<DatabaseName, string>;
   await prepareDatabases(urls, { adminUrl: postgresUrl(port, 'postgres') });
   return urls;
+}
+
+/** One query on one of the platform's databases, on a connection of its own. */
+export async function queryDatabase<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
 }
