@@ -35,7 +35,14 @@ export function createCatalogue(client: Client, ttlMs: number) {
     const missing = () => skus.filter((sku) => !cached?.bySku.has(sku));
     const age = cached ? Date.now() - cached.at : Infinity;
     // An unknown SKU refreshes the copy, but at most once a second, so junk SKUs cannot flood inventory.
-    if (age > ttlMs || (missing().length > 0 && age > 1000)) await list();
+    if (age > ttlMs || (missing().length > 0 && age > 1000)) {
+      try {
+        await list();
+      } catch (err) {
+        // Inventory slow or away: an older copy still validates (reservation checks again), none fails.
+        if (!cached) throw err;
+      }
+    }
     return missing();
   }
 
