@@ -167,9 +167,9 @@ async function main() {
       headers: { 'content-type': 'application/json', 'idempotency-key': key },
       body,
     });
-    const body = (await res.json()) as { orderId?: string };
-    if (res.status !== 202 || !body.orderId) return undefined;
-    return { sentAt, acceptMs: Date.now() - sentAt, orderId: body.orderId };
+    const answer = (await res.json()) as { orderId?: string };
+    if (res.status !== 202 || !answer.orderId) return undefined;
+    return { sentAt, acceptMs: Date.now() - sentAt, orderId: answer.orderId };
   }
 
   /** C virtual customers, each placing an order and waiting for its end before the next. */
