@@ -63,7 +63,11 @@ describe('tracing', () => {
     expect(placed.status).toBe(202);
     await eventually(async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'COMPLETED' ? true : undefined), 'completion');
 
-    const spans = exporter.getFinishedSpans();
+    // The workflow's own span ends after its last step is recorded, and reaches the exporter through a sink.
+    const spans = await eventually(async () => {
+      const finished = exporter.getFinishedSpans();
+      return finished.some((s) => s.name === 'RunWorkflow:orderWorkflow') ? finished : undefined;
+    }, 'the workflow span', 100, 50);
     const root = spans.find((s) => s.name === 'POST /orders' && !s.parentSpanId);
     expect(root).toBeDefined();
     const trace = spans.filter((s) => s.spanContext().traceId === root!.spanContext().traceId);

