@@ -45,7 +45,7 @@ async function main() {
     await platform?.stop();
     await temporal?.stop();
     // On Ctrl-C the terminal has already signalled PostgreSQL itself; then there is nothing to wait for.
-    await Promise.race([postgres?.stop(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    await Promise.race([postgres?.stop(), new Promise((r) => setTimeout(r, 3000))]);
     say(`stopped in ${((Date.now() - stopStarted) / 1000).toFixed(1)}s`);
     process.exit(code);
   };
