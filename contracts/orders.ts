@@ -198,7 +198,6 @@ export type { Product };
 
 /** The periodic sweep that settles what the sagas could not: see workflows/reconciliation.ts. */
 export const RECONCILIATION_SCHEDULE_ID = 'reconciliation';
-export const reconciliationWorkflowId = (at: string): string => `reconciliation-${at}`;
 
 export interface ReconciliationInput {
   /** only items untouched for this long are looked at, so in-flight orders are left alone */

@@ -1,51 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createOrdersDb, type OrdersDb } from '../activities/orders/db';
-import { createApp } from '../api/app';
-import { createPool, type Pool } from '../lib/db';
-import { createLogger } from '../lib/logger';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing, type Tracing } from '../lib/tracing';
-import { createTestDatabases } from './support/databases';
 import { eventually, request, validOrder } from './support/http';
-import { startInProcessPools } from './support/in-process-pools';
-import { bundleWorkflows, quietRuntime } from './support/temporal';
+import { startInProcessApi } from './support/in-process-api';
 
 /** One order, sampled at 1.0 into memory: its spans must form one tree from the HTTP request down. */
 const exporter = new InMemorySpanExporter();
 let tracing: Tracing;
-let pools: Awaited<ReturnType<typeof startInProcessPools>>;
-let connection: Connection;
-let pool: Pool;
-let db: OrdersDb;
-let server: Server;
+let platform: Awaited<ReturnType<typeof startInProcessApi>>;
 let baseUrl: string;
 
 beforeAll(async () => {
-  quietRuntime();
   tracing = initTracing({ service: 'tracing-test', sampleRatio: 1, exporter });
-  const urls = await createTestDatabases('tracing');
-  pools = await startInProcessPools({ urls, namespace: 'tracing', bundle: await bundleWorkflows(), tracing, env: { CARRIER_PICKUP_DELAY_MS: '0' } });
-  connection = await Connection.connect({ address: inject('temporalAddress') });
-  const client = new Client({ connection, namespace: 'tracing', interceptors: tracing.clientInterceptors });
-  pool = createPool(urls.orders, 2, 'tracing-test');
-  db = createOrdersDb(pool);
-  server = await new Promise<Server>((resolve) => {
-    const s = createApp({ client, db, log: createLogger('tracing-test', 'silent') }).listen(0, '127.0.0.1', () => resolve(s));
-  });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  platform = await startInProcessApi({ prefix: 'tracing', namespace: 'tracing', tracing, env: { CARRIER_PICKUP_DELAY_MS: '0' } });
+  baseUrl = platform.baseUrl;
 });
 
 afterAll(async () => {
-  server?.close();
-  await pools?.stop();
-  await db?.$disconnect();
-  await pool?.end();
-  await connection?.close();
+  await platform?.stop();
   await tracing?.shutdown();
 });
 

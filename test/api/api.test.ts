@@ -1,52 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { createOrdersDb, type OrdersDb } from '../../activities/orders/db';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OrdersDb } from '../../activities/orders/db';
 import { orderIdFromKey } from '../../api/schemas';
-import { createApp } from '../../api/app';
 import { OrderTotalAttribute, orderWorkflowId } from '../../contracts/orders';
-import { createPool, type Pool } from '../../lib/db';
-import { createLogger } from '../../lib/logger';
-import { createTestDatabases } from '../support/databases';
 import { eventually, request, validOrder } from '../support/http';
-import { startInProcessPools } from '../support/in-process-pools';
-import { bundleWorkflows, quietRuntime } from '../support/temporal';
-
-const NAMESPACE = 'api-test';
+import { startInProcessApi } from '../support/in-process-api';
 
 let baseUrl: string;
-let server: Server;
-let connection: Connection;
 let client: Client;
-let pool: Pool;
 let db: OrdersDb;
-let pools: Awaited<ReturnType<typeof startInProcessPools>>;
+let platform: Awaited<ReturnType<typeof startInProcessApi>>;
 
 beforeAll(async () => {
-  quietRuntime();
-  const urls = await createTestDatabases('api');
-  // A slow carrier keeps orders in flight long enough to cancel them.
-  pools = await startInProcessPools({ urls, namespace: NAMESPACE, bundle: await bundleWorkflows(), env: { CARRIER_PICKUP_DELAY_MS: '1500' } });
-  connection = await Connection.connect({ address: inject('temporalAddress') });
-  client = new Client({ connection, namespace: NAMESPACE });
-  pool = createPool(urls.orders, 3, 'api-test');
-  db = createOrdersDb(pool);
-  // Orders above 200.00 EUR wait for a reviewer.
-  const app = createApp({ client, db, log: createLogger('api-test', 'silent'), timings: { reviewAbove: 20_000 } });
-  server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  platform = await startInProcessApi({
+    prefix: 'api',
+    namespace: 'api-test',
+    // A slow carrier keeps orders in flight long enough to cancel them.
+    env: { CARRIER_PICKUP_DELAY_MS: '1500' },
+    // Orders above 200.00 EUR wait for a reviewer.
+    app: { timings: { reviewAbove: 20_000 } },
   });
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  ({ baseUrl, client, db } = platform);
 });
 
 afterAll(async () => {
-  server?.close();
-  await pools?.stop();
-  await db?.$disconnect();
-  await pool?.end();
-  await connection?.close();
+  await platform?.stop();
 });
 
 /** `key: null` sends no Idempotency-Key at all. */
