@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { ORDERS_TASK_QUEUE } from '../contracts/orders';
+import { ORDERS_TASK_QUEUE, orderWorkflowId } from '../contracts/orders';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
 import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, stopProcess, waitForHttp, type PoolCounts } from '../lib/infra/platform';
@@ -16,6 +16,7 @@ import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import type { floorWorkflow } from './floor-workflow';
 import { renderChart } from './chart';
+import { cpuBetween, cpuSnapshot, stepLatencies } from './breakdown';
 
 /**
  * `npm run bench`: the platform's throughput and latency through its real API, and in the same
@@ -24,8 +25,8 @@ import { renderChart } from './chart';
  * platform's own work leaves unused. Everything it starts is its own, on free ports.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
-const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,8,32,128').split(',').map(Number);
-const RATES = (process.env.BENCH_RATES ?? '10,20,40,80').split(',').map(Number);
+const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,8,32,128').split(',').filter(Boolean).map(Number);
+const RATES = (process.env.BENCH_RATES ?? '10,20,40,80').split(',').filter(Boolean).map(Number);
 const BURST = Number(process.env.BENCH_BURST ?? 1000);
 const counts: PoolCounts = {
   orders: Number(process.env.ORDERS_WORKERS ?? 1),
@@ -65,7 +66,10 @@ function completionWatcher(pool: pg.Pool) {
           pending.delete(row.id);
         }
       }
-      await new Promise((r) => setTimeout(r, 20));
+      // Often while few orders are pending (their end time comes from the row, not from this poll,
+      // but the next order of a closed loop waits for it); less often under load, where a query
+      // every 20 ms would be load of its own.
+      await new Promise((r) => setTimeout(r, pending.size <= 8 ? 20 : 100));
     }
   })();
   return {
@@ -119,7 +123,6 @@ async function main() {
     LOG_LEVEL: 'warn',
     REVIEW_ABOVE: '0',
     CARRIER_PICKUP_DELAY_MS: '0',
-    PICKUP_POLL_INTERVAL_MS: '20',
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
   };
   const platform = await launchPlatform({ env, counts, apiPort, logDir: join(dir, 'logs') });
@@ -133,6 +136,15 @@ async function main() {
   );
   const connection = await Connection.connect({ address: temporal.address });
   const floorClient = new Client({ connection, namespace: 'floor' });
+  const ordersClient = new Client({ connection });
+  /** Processes by name for the CPU breakdown (Temporal and PostgreSQL are found by command). */
+  const namedPids = () =>
+    new Map<number, string>([
+      [process.pid, 'bench (load generator)'],
+      ...platform.processes().map(({ name, child }) => [child.pid!, name] as [number, string]),
+      ...floorWorkers.map((w, i) => [w.pid!, `floor-worker-${POOLS[i]}`] as [number, string]),
+    ]);
+  const STEP_SAMPLE = 40;
   const ordersDb = new pg.Pool({ connectionString: urls.orders, max: 2, application_name: 'bench' });
   const admin = new pg.Pool({ connectionString: postgres.url('postgres'), max: 1, application_name: 'bench' });
   const watcher = completionWatcher(ordersDb);
@@ -176,6 +188,7 @@ async function main() {
   async function closedLoop(concurrency: number) {
     const accept: number[] = [];
     const e2e: number[] = [];
+    const done: string[] = [];
     let errors = 0;
     let completed = 0;
     const until = Date.now() + SECONDS * 1000;
@@ -190,8 +203,10 @@ async function main() {
           }
           accept.push(placed.acceptMs);
           const end = await watcher.wait(placed.orderId);
-          if (end.status === 'COMPLETED') completed++;
-          else errors++;
+          if (end.status === 'COMPLETED') {
+            completed++;
+            done.push(placed.orderId);
+          } else errors++;
           e2e.push(end.at - placed.sentAt);
         }
       }),
@@ -209,6 +224,8 @@ async function main() {
       e2e_p99_ms: pct(e2e, 99),
       completed,
       errors,
+      // the last orders of the level: the steady state, not the ramp-up
+      sample: done.slice(-STEP_SAMPLE).map(orderWorkflowId),
     };
   }
 
@@ -216,20 +233,29 @@ async function main() {
   async function floorLoop(concurrency: number) {
     let completed = 0;
     const latency: number[] = [];
+    const done: string[] = [];
     const until = Date.now() + SECONDS * 1000;
     const t0 = Date.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (Date.now() < until) {
           const s = Date.now();
-          await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId: `floor-${randomUUID()}` });
+          const workflowId = `floor-${randomUUID()}`;
+          await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId });
           latency.push(Date.now() - s);
+          done.push(workflowId);
           completed++;
         }
       }),
     );
     const seconds = (Date.now() - t0) / 1000;
-    return { concurrency, floor_orders_per_s: round(completed / seconds, 2), floor_p50_ms: pct(latency, 50), floor_p99_ms: pct(latency, 99) };
+    return {
+      concurrency,
+      floor_orders_per_s: round(completed / seconds, 2),
+      floor_p50_ms: pct(latency, 50),
+      floor_p99_ms: pct(latency, 99),
+      floor_sample: done.slice(-STEP_SAMPLE),
+    };
   }
 
   /** Orders arriving at a fixed rate whatever the platform's state (autocannon's overallRate). */
@@ -271,13 +297,35 @@ async function main() {
     };
   }
 
+  // Warm up before measuring: the floor workers have bundled their workflow and are polling, and
+  // every process of the platform has run each step once (module loading, JIT, connections).
+  await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId: `floor-warm-up-${randomUUID()}` });
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    for (let i = 0; i < 5; i++) {
+      const placed = await place();
+      if (placed) await watcher.wait(placed.orderId);
+    }
+  }));
+
   say(`closed loop at ${LEVELS.join(', ')} orders in flight, ${SECONDS}s each, then the floor`);
   const sweep = [];
   for (const c of LEVELS) {
-    const platformRun = await closedLoop(c);
-    const floorRun = await floorLoop(c);
-    const row = { ...platformRun, ...floorRun, floor_ratio: round(platformRun.orders_per_s / floorRun.floor_orders_per_s, 2) };
-    say(JSON.stringify(row));
+    const cpu0 = cpuSnapshot(namedPids());
+    const { sample, ...platformRun } = await closedLoop(c);
+    const cpu1 = cpuSnapshot(namedPids());
+    const { floor_sample, ...floorRun } = await floorLoop(c);
+    const cpu2 = cpuSnapshot(namedPids());
+    const row = {
+      ...platformRun,
+      ...floorRun,
+      floor_ratio: round(platformRun.orders_per_s / floorRun.floor_orders_per_s, 2),
+      // CPU seconds by process over each half of the level (both last SECONDS)
+      cpu_s: cpuBetween(cpu0, cpu1),
+      floor_cpu_s: cpuBetween(cpu1, cpu2),
+      steps: await stepLatencies(ordersClient, sample, pct),
+      floor_steps: await stepLatencies(floorClient, floor_sample, pct),
+    };
+    say(JSON.stringify({ ...row, steps: undefined, floor_steps: undefined }));
     sweep.push(row);
   }
 
@@ -309,8 +357,10 @@ async function main() {
       }
     }),
   );
-  const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 600_000));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 600_000)));
   await Promise.race([Promise.all(burstIds.map((id) => watcher.wait(id))), timeout]);
+  clearTimeout(timer);
   const burstDrainS = round((Date.now() - burstStart) / 1000, 1);
   const { rows: endedRows } = await ordersDb.query<{ n: string }>(
     `SELECT count(*) AS n FROM orders WHERE id = ANY($1::uuid[]) AND status IN ('COMPLETED', 'FAILED', 'CANCELLED')`,

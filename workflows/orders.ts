@@ -63,6 +63,8 @@ export const SEARCH_ATTRIBUTES_PATCH = 'search-attributes';
 export const DEFAULT_REVIEW_TIMEOUT = '24h';
 /** Versioned change: the order's event log written with local activities. */
 export const LOCAL_EVENT_LOG_PATCH = 'local-event-log';
+/** Versioned change: the order itself recorded with a local activity too (its first step). */
+export const LOCAL_ORDER_PLACED_PATCH = 'local-order-placed';
 
 /** Renew this long before a hold runs out: an hour, or a tenth of a short hold. */
 const renewalMargin = (holdMs: number) => Math.min(3_600_000, holdMs / 10);
@@ -99,8 +101,9 @@ const orders = proxyActivities<OrderActivities>({
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' }, // the audit trail never drops an event
 });
 /**
- * The event log is the orders service's own database, written by the worker that runs the saga:
- * as a local activity it needs no task-queue round trip and no extra workflow task (BENCHMARKS.md).
+ * The order and its event log are the orders service's own database, written by the worker that
+ * runs the saga: as local activities they need no task-queue round trip and no extra workflow
+ * task (BENCHMARKS.md).
  */
 const eventLog = proxyLocalActivities<OrderActivities>({
   startToCloseTimeout: '10s',
@@ -319,7 +322,8 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     const renewsHolds = patched(DURABLE_HOLDS_PATCH);
     const reservationHoldMs = msToNumber((input.reservationHold ?? DEFAULT_RESERVATION_HOLD) as Duration);
     const authorisationValidityMs = msToNumber((input.authorisationValidity ?? DEFAULT_AUTHORISATION_VALIDITY) as Duration);
-    await orders.recordOrderPlaced({
+    // Versioned change: orders started after it record themselves in the first workflow task.
+    await (patched(LOCAL_ORDER_PLACED_PATCH) ? eventLog : orders).recordOrderPlaced({
       orderId,
       customerId: input.customerId,
       requestHash: input.requestHash,

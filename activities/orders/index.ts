@@ -13,17 +13,21 @@ export interface OrdersDeps {
 export function createOrderActivities({ db }: OrdersDeps) {
   return {
     async recordOrderPlaced({ orderId, customerId, requestHash, items, shippingAddress, idempotencyKey }: RecordOrderInput): Promise<void> {
-      await db.$transaction(async (tx) => {
-        const created = await tx.order.createMany({
-          data: [{ id: orderId, customerId, requestHash, status: 'PENDING', shippingAddress: { ...shippingAddress } }],
-          skipDuplicates: true,
-        });
-        if (created.count === 0) return;
-        await tx.orderItem.createMany({ data: items.map(({ sku, quantity }) => ({ orderId, sku, quantity })) });
-        await tx.orderEvent.create({
-          data: { orderId, type: 'OrderPlaced', idempotencyKey, data: { items: items.map((i) => ({ ...i })) } },
-        });
-      });
+      // One statement: the order, its lines and its first event are written together or not at
+      // all, and a retry (the order's ID already there) writes nothing.
+      await db.$executeRaw`
+        WITH placed AS (
+          INSERT INTO orders (id, customer_id, request_hash, status, shipping_address, updated_at)
+          VALUES (${orderId}::uuid, ${customerId}, ${requestHash}, 'PENDING', ${JSON.stringify(shippingAddress)}::jsonb, now())
+          ON CONFLICT (id) DO NOTHING
+          RETURNING id
+        ), lines AS (
+          INSERT INTO order_items (order_id, sku, quantity)
+          SELECT placed.id, line.sku, line.quantity
+          FROM placed, jsonb_to_recordset(${JSON.stringify(items)}::jsonb) AS line(sku text, quantity int)
+        )
+        INSERT INTO order_events (order_id, type, idempotency_key, data)
+        SELECT id, 'OrderPlaced', ${idempotencyKey}, ${JSON.stringify({ items })}::jsonb FROM placed`;
     },
 
     /** The status of each order, or null for an order this service has never recorded. */
@@ -35,27 +39,34 @@ export function createOrderActivities({ db }: OrdersDeps) {
     },
 
     async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing }: RecordOrderEventInput): Promise<void> {
-      const recorded = await db.$transaction(async (tx) => {
-        const inserted = await tx.orderEvent.createMany({
-          data: [{ orderId, type, idempotencyKey, data: { ...data } as object }],
-          skipDuplicates: true,
-        });
-        if (inserted.count === 0) return false;
-        await tx.order.update({
-          where: { id: orderId },
-          data: {
-            status,
-            ...(failureReason ? { failureReason } : {}),
-            ...(pricing ? { totalAmount: pricing.total, currency: pricing.currency } : {}),
-          },
-        });
-        for (const line of pricing?.lines ?? []) {
-          await tx.orderItem.update({ where: { orderId_sku: { orderId, sku: line.sku } }, data: { unitPrice: line.unitPrice } });
-        }
-        return true;
-      });
+      // One statement, so one round trip on the saga's hot path (six per order): the event, the
+      // status it moves the order to and, for StockReserved, the prices commit together. When the
+      // event's key is already there (a retry) nothing at all is written, so a stale retry can
+      // never move the status back. An event for an unknown order fails on the foreign key.
+      const [{ recorded }] = await db.$queryRaw<[{ recorded: number }]>`
+        WITH event AS (
+          INSERT INTO order_events (order_id, type, idempotency_key, data)
+          VALUES (${orderId}::uuid, ${type}, ${idempotencyKey}, ${JSON.stringify(data ?? {})}::jsonb)
+          ON CONFLICT (idempotency_key) DO NOTHING
+          RETURNING order_id
+        ), moved AS (
+          UPDATE orders SET
+            status = ${status},
+            failure_reason = coalesce(${failureReason ?? null}::text, failure_reason),
+            total_amount = coalesce(${pricing?.total ?? null}::int, total_amount),
+            currency = coalesce(${pricing?.currency ?? null}::text, currency),
+            updated_at = now()
+          WHERE id = (SELECT order_id FROM event)
+          RETURNING id
+        ), priced AS (
+          UPDATE order_items SET unit_price = line.unit_price
+          FROM moved, jsonb_to_recordset(${JSON.stringify((pricing?.lines ?? []).map((l) => ({ sku: l.sku, unit_price: l.unitPrice })))}::jsonb)
+            AS line(sku text, unit_price int)
+          WHERE order_items.order_id = moved.id AND order_items.sku = line.sku
+        )
+        SELECT count(*)::int AS recorded FROM event`;
       // Counted where the outcome is recorded, once: a retried event inserts nothing and counts nothing.
-      if (recorded) countOutcome(type, data, failureReason);
+      if (recorded > 0) countOutcome(type, data, failureReason);
     },
   };
 }

@@ -31,6 +31,26 @@ export interface DevServerOptions {
   log?: (msg: string) => void;
 }
 
+/**
+ * The dev server's settings (BENCHMARKS.md has the figures):
+ * - The history service reads its transfer queue (the tasks that hand a workflow or activity task
+ *   to matching) at most 20 times a second by default, on the dev server's single shard. Every
+ *   hop of a saga that is not dispatched eagerly waited ~40 ms for that read: a bare workflow of
+ *   twelve no-op activities took 900 ms, and 130 ms with the limit raised. The limit only caps how
+ *   often the queue may be read when there is work; an idle server does not read more often. The
+ *   timer queue (timeouts, durable waits) and the visibility queue (the Web UI's list and search
+ *   attributes) have the same limit and get the same setting.
+ * - One partition per task queue: on a single dev server, several partitions only make a task wait
+ *   for a poller on another partition to forward it.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG = [
+  'history.transferProcessorMaxPollRPS=100',
+  'history.timerProcessorMaxPollRPS=100',
+  'history.visibilityProcessorMaxPollRPS=100',
+  'matching.numTaskqueueReadPartitions=1',
+  'matching.numTaskqueueWritePartitions=1',
+];
+
 /** The Temporal CLI's dev server: a real Temporal (frontend, history, matching) with SQLite and the Web UI. */
 export async function startTemporalDevServer({
   cli,
@@ -51,9 +71,7 @@ export async function startTemporalDevServer({
     for (const pragma of sqlitePragmas) args.push('--sqlite-pragma', pragma);
   }
   for (const ns of namespaces) args.push('--namespace', ns);
-  // One partition per task queue: on a single dev server, several partitions only make a task
-  // wait for a poller on another partition to forward it (BENCHMARKS.md: the floor's latency).
-  for (const setting of (process.env.TEMPORAL_DYNAMIC_CONFIG ?? 'matching.numTaskqueueReadPartitions=1,matching.numTaskqueueWritePartitions=1').split(',').filter(Boolean)) {
+  for (const setting of (process.env.TEMPORAL_DYNAMIC_CONFIG ?? DEV_SERVER_DYNAMIC_CONFIG.join(',')).split(',').filter(Boolean)) {
     args.push('--dynamic-config-value', setting);
   }
   const typeNames: Partial<Record<SearchAttributeType, string>> = { [SearchAttributeType.KEYWORD]: 'Keyword', [SearchAttributeType.DOUBLE]: 'Double' };
