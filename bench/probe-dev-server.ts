@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { startTemporalDevServer } from '../lib/infra/temporal';
+import { ensureTemporalTools } from '../lib/infra/tools';
+import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
+import { freePort } from '../lib/net';
+import { cpuBetween, cpuSnapshot } from './breakdown';
+import type { floorWorkflow } from './floor-workflow';
+
+/**
+ * The floor alone, for comparing dev server settings (BENCHMARKS.md, "Dev server"): a file-backed
+ * dev server started with TEMPORAL_DYNAMIC_CONFIG (or the platform's defaults), the four floor
+ * worker processes, and the floor workflow at each level of LEVELS (1,64) for SECS (8) seconds.
+ *
+ *   TEMPORAL_DYNAMIC_CONFIG=history.transferProcessorMaxPollRPS=20 node --import tsx bench/probe-dev-server.ts
+ */
+const tools = await ensureTemporalTools();
+const dir = join(DATA_DIR, 'probe-dev-server');
+await rm(dir, { recursive: true, force: true });
+const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freePort(), namespaces: ['floor'], dbFile: join(dir, 'temporal.db') });
+const workers = ['orders', 'inventory', 'payments', 'shipping'].map((queue) =>
+  spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'floor-worker.ts'), queue], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'floor' },
+    stdio: 'inherit',
+  }),
+);
+const named = () => new Map(workers.map((w, i) => [w.pid!, `floor-worker-${i}`]));
+const client = new Client({ connection: await Connection.connect({ address: temporal.address }), namespace: 'floor' });
+await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: 'orders', workflowId: `warm-up-${randomUUID()}` });
+for (const concurrency of (process.env.LEVELS ?? '1,64').split(',').map(Number)) {
+  const seconds = Number(process.env.SECS ?? 8);
+  const until = Date.now() + seconds * 1000;
+  const t0 = Date.now();
+  const cpu0 = cpuSnapshot(named());
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < until) {
+        await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: 'orders', workflowId: randomUUID() });
+        done++;
+      }
+    }),
+  );
+  const perSecond = done / ((Date.now() - t0) / 1000);
+  console.log(JSON.stringify({ concurrency, floor_per_s: Math.round(perSecond * 100) / 100, cpu_s: cpuBetween(cpu0, cpuSnapshot(named())) }));
+}
+workers.forEach((w) => w.kill('SIGTERM'));
+await temporal.stop();
+process.exit(0);
