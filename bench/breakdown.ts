@@ -9,14 +9,19 @@ import proto from '@temporalio/proto';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** CPU seconds (user + system) of every live process, grouped: named pids first, then by command. */
-export function cpuSnapshot(named: Map<number, string>): Map<string, number> {
+const PAGE_BYTES = 4096;
+
+/**
+ * One figure per process group from /proc/<pid>/stat: named pids first, then Temporal and
+ * PostgreSQL by command (PostgreSQL's many processes summed). Empty where there is no /proc.
+ */
+function perProcess(named: Map<number, string>, read: (fields: string[]) => number): Map<string, number> {
   const totals = new Map<string, number>();
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
-    return totals; // not Linux: no breakdown
+    return totals;
   }
   for (const pid of pids) {
     let stat: string;
@@ -28,14 +33,20 @@ export function cpuSnapshot(named: Map<number, string>): Map<string, number> {
     // comm is in parentheses and may contain spaces; the fields after it are space-separated.
     const close = stat.lastIndexOf(')');
     const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
     const label = named.get(Number(pid)) ?? (comm.startsWith('temporal') ? 'temporal server' : comm === 'postgres' ? 'postgres' : undefined);
     if (!label) continue;
-    totals.set(label, (totals.get(label) ?? 0) + ticks / TICKS_PER_SECOND);
+    totals.set(label, (totals.get(label) ?? 0) + read(stat.slice(close + 2).split(' ')));
   }
   return totals;
 }
+
+/** CPU seconds (user + system: fields 14 and 15 of stat) of every process group so far. */
+export const cpuSnapshot = (named: Map<number, string>): Map<string, number> =>
+  perProcess(named, (f) => (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
+
+/** Resident memory in MB (field 24 of stat, in pages) of every process group now. */
+export const rssSnapshot = (named: Map<number, string>): Map<string, number> =>
+  perProcess(named, (f) => (Number(f[21]) * PAGE_BYTES) / 2 ** 20);
 
 /** CPU seconds spent by each group between two snapshots, largest first. */
 export function cpuBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {

@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -16,7 +16,7 @@ import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import type { floorWorkflow } from './floor-workflow';
 import { renderChart } from './chart';
-import { cpuBetween, cpuSnapshot, stepLatencies } from './breakdown';
+import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown';
 
 /**
  * `npm run bench`: the platform's throughput and latency through its real API, and in the same
@@ -161,14 +161,7 @@ async function main() {
     const total = rows.reduce((s, r) => s + Number(r.n), 0);
     maxConnections = Math.max(maxConnections, total);
     for (const r of rows) maxByDatabase[r.datname] = Math.max(maxByDatabase[r.datname] ?? 0, Number(r.n));
-    for (const { name, child } of platform.processes()) {
-      try {
-        const kb = Number(execFileSync('ps', ['-o', 'rss=', '-p', String(child.pid)]).toString().trim());
-        rssMb[name] = Math.max(rssMb[name] ?? 0, round(kb / 1024));
-      } catch {
-        // exited between listing and sampling
-      }
-    }
+    for (const [label, mb] of rssSnapshot(namedPids())) rssMb[label] = Math.max(rssMb[label] ?? 0, round(mb));
   }, 250);
 
   let n = 0;
@@ -373,18 +366,23 @@ async function main() {
   clearInterval(sampler);
   const budget =
     POOL_SIZE.orders * counts.orders + POOL_SIZE.inventory * counts.inventory + POOL_SIZE.payments * counts.payments + POOL_SIZE.shipping * counts.shipping + POOL_SIZE.api;
-  const saturated = sweep.reduce((best, r) => (r.orders_per_s > best.orders_per_s ? r : best), sweep[0]!);
+  const saturated = sweep.reduce<(typeof sweep)[number] | undefined>((best, r) => (!best || r.orders_per_s > best.orders_per_s ? r : best), undefined);
   const results = {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30), node: process.version },
-    settings: { seconds_per_level: SECONDS, pools: counts, worker_max_concurrent_activities: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 20) },
-    orders_per_s: saturated.orders_per_s,
-    accept_p99_ms: saturated.accept_p99_ms,
-    e2e_p50_ms: saturated.e2e_p50_ms,
-    e2e_p99_ms: saturated.e2e_p99_ms,
-    floor_orders_per_s: saturated.floor_orders_per_s,
-    floor_ratio: saturated.floor_ratio,
-    saturation_concurrency: saturated.concurrency,
+    settings: {
+      seconds_per_level: SECONDS,
+      pools: counts,
+      worker_max_concurrent_activities: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 20),
+      worker_max_cached_workflows: process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 'default',
+    },
+    orders_per_s: saturated?.orders_per_s ?? null,
+    accept_p99_ms: saturated?.accept_p99_ms ?? null,
+    e2e_p50_ms: saturated?.e2e_p50_ms ?? null,
+    e2e_p99_ms: saturated?.e2e_p99_ms ?? null,
+    floor_orders_per_s: saturated?.floor_orders_per_s ?? null,
+    floor_ratio: saturated?.floor_ratio ?? null,
+    saturation_concurrency: saturated?.concurrency ?? null,
     burst_drain_s: burstDrainS,
     burst_lost: burstLost,
     burst_refused: burstRejected,

@@ -18,6 +18,8 @@ export const workerEnv = z.object({
   LOG_LEVEL: logLevel,
   // Enough parallel activities to keep the pool busy, few enough that they rarely queue for a connection.
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(1000).default(20),
+  // Workflows kept in memory between their tasks (orders pool). BENCHMARKS.md has the figures.
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
   // /metrics of this process; 0 picks a free port (several processes of a pool on one host)
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
@@ -106,6 +108,7 @@ export async function startPool<E extends WorkerEnv>(
       interceptors: { activity: [...tracing.activityInterceptors, (ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
       sinks: tracing.sinks,
       ...workflows,
+      ...(spec.runsWorkflows && config.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
     });
     log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
     const finished = Promise.all([
