@@ -24,9 +24,11 @@ import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown
  * queues and worker settings — so the ratio says how much of the orchestrator's capacity the
  * platform's own work leaves unused. Everything it starts is its own, on free ports.
  */
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
+/** each level alternates platform and floor this many times (SECONDS split between the turns) */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LEVELS = (process.env.BENCH_CONCURRENCY ?? '1,8,32,128').split(',').filter(Boolean).map(Number);
-const RATES = (process.env.BENCH_RATES ?? '10,20,40,80').split(',').filter(Boolean).map(Number);
+const RATES = (process.env.BENCH_RATES ?? '5,8,10,20').split(',').filter(Boolean).map(Number);
 const BURST = Number(process.env.BENCH_BURST ?? 1000);
 const counts: PoolCounts = {
   orders: Number(process.env.ORDERS_WORKERS ?? 1),
@@ -177,57 +179,47 @@ async function main() {
     return { sentAt, acceptMs: Date.now() - sentAt, orderId: answer.orderId };
   }
 
-  /** C virtual customers, each placing an order and waiting for its end before the next. */
-  async function closedLoop(concurrency: number) {
-    const accept: number[] = [];
-    const e2e: number[] = [];
-    const done: string[] = [];
-    let errors = 0;
-    let completed = 0;
-    const until = Date.now() + SECONDS * 1000;
+  /** One timed run of a closed loop: what every finished iteration measured, and how long it all took. */
+  interface Round {
+    seconds: number;
+    completed: number;
+    errors: number;
+    accept: number[];
+    latency: number[];
+    done: string[];
+  }
+
+  /** C virtual customers for `seconds`, each placing an order and waiting for its end before the next. */
+  async function closedLoop(concurrency: number, seconds: number): Promise<Round> {
+    const round: Round = { seconds: 0, completed: 0, errors: 0, accept: [], latency: [], done: [] };
+    const until = Date.now() + seconds * 1000;
     const t0 = Date.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         while (Date.now() < until) {
           const placed = await place().catch(() => undefined);
           if (!placed) {
-            errors++;
+            round.errors++;
             continue;
           }
-          accept.push(placed.acceptMs);
+          round.accept.push(placed.acceptMs);
           const end = await watcher.wait(placed.orderId);
           if (end.status === 'COMPLETED') {
-            completed++;
-            done.push(placed.orderId);
-          } else errors++;
-          e2e.push(end.at - placed.sentAt);
+            round.completed++;
+            round.done.push(orderWorkflowId(placed.orderId));
+          } else round.errors++;
+          round.latency.push(end.at - placed.sentAt);
         }
       }),
     );
-    const seconds = (Date.now() - t0) / 1000;
-    return {
-      concurrency,
-      orders_per_s: round(completed / seconds, 2),
-      accepted_per_s: round(accept.length / seconds, 2),
-      accept_p50_ms: pct(accept, 50),
-      accept_p95_ms: pct(accept, 95),
-      accept_p99_ms: pct(accept, 99),
-      e2e_p50_ms: pct(e2e, 50),
-      e2e_p95_ms: pct(e2e, 95),
-      e2e_p99_ms: pct(e2e, 99),
-      completed,
-      errors,
-      // the last orders of the level: the steady state, not the ramp-up
-      sample: done.slice(-STEP_SAMPLE).map(orderWorkflowId),
-    };
+    round.seconds = (Date.now() - t0) / 1000;
+    return round;
   }
 
   /** The floor at the same concurrency: bare workflows started and awaited with the client. */
-  async function floorLoop(concurrency: number) {
-    let completed = 0;
-    const latency: number[] = [];
-    const done: string[] = [];
-    const until = Date.now() + SECONDS * 1000;
+  async function floorLoop(concurrency: number, seconds: number): Promise<Round> {
+    const round: Round = { seconds: 0, completed: 0, errors: 0, accept: [], latency: [], done: [] };
+    const until = Date.now() + seconds * 1000;
     const t0 = Date.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
@@ -235,19 +227,77 @@ async function main() {
           const s = Date.now();
           const workflowId = `floor-${randomUUID()}`;
           await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId });
-          latency.push(Date.now() - s);
-          done.push(workflowId);
-          completed++;
+          round.latency.push(Date.now() - s);
+          round.done.push(workflowId);
+          round.completed++;
         }
       }),
     );
-    const seconds = (Date.now() - t0) / 1000;
+    round.seconds = (Date.now() - t0) / 1000;
+    return round;
+  }
+
+  /** Rounds of one side of a level, as one: counts and times added, samples pooled. */
+  const merge = (rounds: Round[]): Round => ({
+    seconds: rounds.reduce((s, r) => s + r.seconds, 0),
+    completed: rounds.reduce((s, r) => s + r.completed, 0),
+    errors: rounds.reduce((s, r) => s + r.errors, 0),
+    accept: rounds.flatMap((r) => r.accept),
+    latency: rounds.flatMap((r) => r.latency),
+    done: rounds.flatMap((r) => r.done),
+  });
+
+  /**
+   * One level of the sweep: the platform and the floor in ROUNDS alternating turns of
+   * SECONDS / ROUNDS each, so that the machine drifting in speed over minutes (it does, by up to a
+   * third for the same floor) weighs on both sides alike. CPU is counted per side, across turns.
+   */
+  async function level(concurrency: number) {
+    const platformRounds: Round[] = [];
+    const floorRounds: Round[] = [];
+    const platformCpu = new Map<string, number>();
+    const floorCpu = new Map<string, number>();
+    const addCpu = (into: Map<string, number>, spent: Record<string, number>) => {
+      for (const [k, v] of Object.entries(spent)) into.set(k, (into.get(k) ?? 0) + v);
+    };
+    for (let i = 0; i < ROUNDS; i++) {
+      const cpu0 = cpuSnapshot(namedPids());
+      platformRounds.push(await closedLoop(concurrency, SECONDS / ROUNDS));
+      const cpu1 = cpuSnapshot(namedPids());
+      floorRounds.push(await floorLoop(concurrency, SECONDS / ROUNDS));
+      const cpu2 = cpuSnapshot(namedPids());
+      addCpu(platformCpu, cpuBetween(cpu0, cpu1));
+      addCpu(floorCpu, cpuBetween(cpu1, cpu2));
+    }
+    const p = merge(platformRounds);
+    const f = merge(floorRounds);
+    const ordersPerS = round(p.completed / p.seconds, 2);
+    const floorPerS = round(f.completed / f.seconds, 2);
+    const cpu = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [k, round(v, 2)] as const).sort((a, b) => b[1] - a[1]));
     return {
       concurrency,
-      floor_orders_per_s: round(completed / seconds, 2),
-      floor_p50_ms: pct(latency, 50),
-      floor_p99_ms: pct(latency, 99),
-      floor_sample: done.slice(-STEP_SAMPLE),
+      orders_per_s: ordersPerS,
+      accepted_per_s: round(p.accept.length / p.seconds, 2),
+      accept_p50_ms: pct(p.accept, 50),
+      accept_p95_ms: pct(p.accept, 95),
+      accept_p99_ms: pct(p.accept, 99),
+      e2e_p50_ms: pct(p.latency, 50),
+      e2e_p95_ms: pct(p.latency, 95),
+      e2e_p99_ms: pct(p.latency, 99),
+      completed: p.completed,
+      errors: p.errors,
+      floor_orders_per_s: floorPerS,
+      floor_completed: f.completed,
+      floor_p50_ms: pct(f.latency, 50),
+      floor_p99_ms: pct(f.latency, 99),
+      floor_ratio: round(ordersPerS / floorPerS, 2),
+      // CPU seconds by process while each side ran
+      cpu_s: cpu(platformCpu),
+      floor_cpu_s: cpu(floorCpu),
+      // from the last workflows of each side: the steady state, not the ramp-up
+      steps: await stepLatencies(ordersClient, p.done.slice(-STEP_SAMPLE), pct),
+      floor_steps: await stepLatencies(floorClient, f.done.slice(-STEP_SAMPLE), pct),
+      rounds: platformRounds.map((r, i) => ({ orders_per_s: round(r.completed / r.seconds, 2), floor_orders_per_s: round(floorRounds[i]!.completed / floorRounds[i]!.seconds, 2) })),
     };
   }
 
@@ -300,24 +350,10 @@ async function main() {
     }
   }));
 
-  say(`closed loop at ${LEVELS.join(', ')} orders in flight, ${SECONDS}s each, then the floor`);
+  say(`closed loop at ${LEVELS.join(', ')} orders in flight, ${SECONDS}s each, platform and floor alternating in ${ROUNDS} turns`);
   const sweep = [];
   for (const c of LEVELS) {
-    const cpu0 = cpuSnapshot(namedPids());
-    const { sample, ...platformRun } = await closedLoop(c);
-    const cpu1 = cpuSnapshot(namedPids());
-    const { floor_sample, ...floorRun } = await floorLoop(c);
-    const cpu2 = cpuSnapshot(namedPids());
-    const row = {
-      ...platformRun,
-      ...floorRun,
-      floor_ratio: round(platformRun.orders_per_s / floorRun.floor_orders_per_s, 2),
-      // CPU seconds by process over each half of the level (both last SECONDS)
-      cpu_s: cpuBetween(cpu0, cpu1),
-      floor_cpu_s: cpuBetween(cpu1, cpu2),
-      steps: await stepLatencies(ordersClient, sample, pct),
-      floor_steps: await stepLatencies(floorClient, floor_sample, pct),
-    };
+    const row = await level(c);
     say(JSON.stringify({ ...row, steps: undefined, floor_steps: undefined }));
     sweep.push(row);
   }
@@ -372,6 +408,7 @@ async function main() {
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30), node: process.version },
     settings: {
       seconds_per_level: SECONDS,
+      rounds_per_level: ROUNDS,
       pools: counts,
       worker_max_concurrent_activities: Number(process.env.WORKER_MAX_CONCURRENT_ACTIVITIES ?? 20),
       worker_max_cached_workflows: process.env.WORKER_MAX_CACHED_WORKFLOWS ?? 'default',

@@ -7,6 +7,7 @@ import { parse } from 'yaml';
 import { DATABASES, databaseUrlVar } from '../lib/infra/databases';
 import { PROJECT_ROOT } from '../lib/infra/paths';
 import { POOLS } from '../lib/infra/platform';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../lib/infra/temporal';
 
 /**
  * docker-compose.yml cannot be run here (no Docker engine), so it is checked two ways: against the
@@ -351,6 +352,15 @@ describe('docker-compose.yml observability', () => {
       expect(path.startsWith(`${volume![1]}/`), `${path} on the volume`).toBe(true);
     }
     expect(compose.volumes).toHaveProperty('tempo-data');
+  });
+
+  it('runs Temporal with the same history queue read limits as the dev server of npm start', () => {
+    const temporal = service('temporal');
+    expect(mountTarget(temporal, 'docker/temporal/dynamicconfig.yaml')).toBe(temporal.environment?.DYNAMIC_CONFIG_FILE_PATH);
+    const config = parse(readProjectFile('docker/temporal/dynamicconfig.yaml')) as Record<string, Array<{ value: unknown }>>;
+    const devServer = DEV_SERVER_DYNAMIC_CONFIG.filter((s) => s.startsWith('history.')).map((s) => s.split('='));
+    expect(devServer.length).toBeGreaterThan(0);
+    expect(Object.entries(config).map(([key, [setting]]) => [key, String(setting?.value)])).toEqual(devServer);
   });
 
   it('registers exactly the orders search attributes once Temporal is healthy, without hiding a failure', () => {
