@@ -153,13 +153,18 @@ async function main() {
 
   // Connections each database saw, and the RSS of every process, sampled through the whole run.
   let maxConnections = 0;
+  let maxBackground = 0;
   const maxByDatabase: Record<string, number> = {};
   const rssMb: Record<string, number> = {};
   const sampler = setInterval(async () => {
-    const { rows } = await admin.query<{ datname: string; n: string }>(
-      `SELECT datname, count(*) AS n FROM pg_stat_activity WHERE datname = ANY($1) AND application_name <> 'bench' GROUP BY datname`,
+    // Client connections only: autovacuum workers also show up in a database's rows, but they
+    // have their own slots beside max_connections and no pool opens them.
+    const { rows } = await admin.query<{ datname: string; n: string; background: string }>(
+      `SELECT datname, count(*) FILTER (WHERE backend_type = 'client backend') AS n, count(*) FILTER (WHERE backend_type <> 'client backend') AS background
+       FROM pg_stat_activity WHERE datname = ANY($1) AND application_name <> 'bench' GROUP BY datname`,
       [DATABASES.map((d) => d)],
     );
+    maxBackground = Math.max(maxBackground, rows.reduce((s, r) => s + Number(r.background), 0));
     const total = rows.reduce((s, r) => s + Number(r.n), 0);
     maxConnections = Math.max(maxConnections, total);
     for (const r of rows) maxByDatabase[r.datname] = Math.max(maxByDatabase[r.datname] ?? 0, Number(r.n));
@@ -426,6 +431,7 @@ async function main() {
     pg_max_connections: maxConnections,
     pg_max_connections_by_database: maxByDatabase,
     pg_pool_budget: budget,
+    pg_max_background_backends: maxBackground,
     rss_mb: rssMb,
     sweep,
     open_loop: open,
