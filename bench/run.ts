@@ -194,53 +194,47 @@ async function main() {
     done: string[];
   }
 
-  /** C virtual customers for `seconds`, each placing an order and waiting for its end before the next. */
-  async function closedLoop(concurrency: number, seconds: number): Promise<Round> {
+  /** `concurrency` loops, each repeating `iteration` until `seconds` have passed, then finishing it. */
+  async function timedLoop(concurrency: number, seconds: number, iteration: (round: Round) => Promise<void>): Promise<Round> {
     const round: Round = { seconds: 0, completed: 0, errors: 0, accept: [], latency: [], done: [] };
     const until = Date.now() + seconds * 1000;
     const t0 = Date.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
-        while (Date.now() < until) {
-          const placed = await place().catch(() => undefined);
-          if (!placed) {
-            round.errors++;
-            continue;
-          }
-          round.accept.push(placed.acceptMs);
-          const end = await watcher.wait(placed.orderId);
-          if (end.status === 'COMPLETED') {
-            round.completed++;
-            round.done.push(orderWorkflowId(placed.orderId));
-          } else round.errors++;
-          round.latency.push(end.at - placed.sentAt);
-        }
+        while (Date.now() < until) await iteration(round);
       }),
     );
     round.seconds = (Date.now() - t0) / 1000;
     return round;
   }
 
+  /** C virtual customers, each placing an order and waiting for its end before the next. */
+  const closedLoop = (concurrency: number, seconds: number) =>
+    timedLoop(concurrency, seconds, async (round) => {
+      const placed = await place().catch(() => undefined);
+      if (!placed) {
+        round.errors++;
+        return;
+      }
+      round.accept.push(placed.acceptMs);
+      const end = await watcher.wait(placed.orderId);
+      if (end.status === 'COMPLETED') {
+        round.completed++;
+        round.done.push(orderWorkflowId(placed.orderId));
+      } else round.errors++;
+      round.latency.push(end.at - placed.sentAt);
+    });
+
   /** The floor at the same concurrency: bare workflows started and awaited with the client. */
-  async function floorLoop(concurrency: number, seconds: number): Promise<Round> {
-    const round: Round = { seconds: 0, completed: 0, errors: 0, accept: [], latency: [], done: [] };
-    const until = Date.now() + seconds * 1000;
-    const t0 = Date.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (Date.now() < until) {
-          const s = Date.now();
-          const workflowId = `floor-${randomUUID()}`;
-          await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId });
-          round.latency.push(Date.now() - s);
-          round.done.push(workflowId);
-          round.completed++;
-        }
-      }),
-    );
-    round.seconds = (Date.now() - t0) / 1000;
-    return round;
-  }
+  const floorLoop = (concurrency: number, seconds: number) =>
+    timedLoop(concurrency, seconds, async (round) => {
+      const started = Date.now();
+      const workflowId = `floor-${randomUUID()}`;
+      await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId });
+      round.latency.push(Date.now() - started);
+      round.done.push(workflowId);
+      round.completed++;
+    });
 
   /** Rounds of one side of a level, as one: counts and times added, samples pooled. */
   const merge = (rounds: Round[]): Round => ({
