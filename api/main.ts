@@ -1,32 +1,17 @@
 import { Client, Connection } from '@temporalio/client';
-import { z } from 'zod';
 import { createOrdersDb } from '../activities/orders/db';
-import { duration, localDatabaseUrl, logLevel, parseEnv, poolSize, temporalEnv } from '../lib/config';
+import { parseEnv } from '../lib/config';
 import { createPool } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing } from '../lib/tracing';
 import { createApp } from './app';
+import { apiEnv } from './config';
 
 const log = createLogger('api');
 
 async function main() {
-  const config = parseEnv(
-    z.object({
-      ...temporalEnv,
-      PORT: z.coerce.number().int().min(1).max(65535).default(3000),
-      HOST: z.string().default('127.0.0.1'),
-      LOG_LEVEL: logLevel,
-      ORDERS_DATABASE_URL: z.string().url().default(localDatabaseUrl('orders')),
-      API_DB_POOL_MAX: poolSize(5),
-      PICKUP_TIMEOUT: duration.default('48h'),
-      RESERVATION_HOLD: duration.default('24h'),
-      AUTHORISATION_VALIDITY: duration.default('7d'),
-      // orders above this total, in currency units, wait for a reviewer; 0 turns review off
-      REVIEW_ABOVE: z.coerce.number().min(0).default(1000),
-      REVIEW_TIMEOUT: duration.default('24h'),
-    }),
-  );
+  const config = parseEnv(apiEnv);
   const monitoring = loadMonitoringConfig();
   log.level = monitoring.logs.level;
   const tracing = initTracing({ service: 'api', ...monitoring.tracing });

@@ -74,7 +74,11 @@ export interface StepLatency {
 export async function stepLatencies(client: Client, workflowIds: string[], pct: (v: number[], p: number) => number): Promise<Record<string, StepLatency>> {
   const toStart = new Map<string, number[]>();
   const execution = new Map<string, number[]>();
-  const add = (map: Map<string, number[]>, key: string, v: number) => map.set(key, [...(map.get(key) ?? []), v]);
+  const add = (map: Map<string, number[]>, key: string, v: number) => {
+    const values = map.get(key);
+    if (values) values.push(v);
+    else map.set(key, [v]);
+  };
   for (const workflowId of workflowIds) {
     const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
     const byId = new Map<number, HistoryEvent>();

@@ -1,4 +1,4 @@
-import type { BenchResults } from './run';
+import type { BenchResults } from './results';
 
 /** An HTML page with two SVG charts: throughput and latency against orders in flight. */
 export function renderChart(results: BenchResults): string {

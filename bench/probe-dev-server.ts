@@ -1,13 +1,13 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
-import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
+import { DATA_DIR } from '../lib/infra/paths';
 import { freePort } from '../lib/net';
 import { cpuBetween, cpuSnapshot } from './breakdown';
+import { FLOOR_NAMESPACE, startFloorWorkers } from './floor-workers';
 import type { floorWorkflow } from './floor-workflow';
 
 /**
@@ -20,16 +20,10 @@ import type { floorWorkflow } from './floor-workflow';
 const tools = await ensureTemporalTools();
 const dir = join(DATA_DIR, 'probe-dev-server');
 await rm(dir, { recursive: true, force: true });
-const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freePort(), namespaces: ['floor'], dbFile: join(dir, 'temporal.db') });
-const workers = ['orders', 'inventory', 'payments', 'shipping'].map((queue) =>
-  spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'floor-worker.ts'), queue], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: 'floor' },
-    stdio: 'inherit',
-  }),
-);
-const named = () => new Map(workers.map((w, i) => [w.pid!, `floor-worker-${i}`]));
-const client = new Client({ connection: await Connection.connect({ address: temporal.address }), namespace: 'floor' });
+const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freePort(), namespaces: [FLOOR_NAMESPACE], dbFile: join(dir, 'temporal.db') });
+const workers = startFloorWorkers({ ...process.env, TEMPORAL_ADDRESS: temporal.address });
+const named = () => new Map(workers.map(({ name, child }) => [child.pid!, name]));
+const client = new Client({ connection: await Connection.connect({ address: temporal.address }), namespace: FLOOR_NAMESPACE });
 await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: 'orders', workflowId: `warm-up-${randomUUID()}` });
 for (const concurrency of (process.env.LEVELS ?? '1,64').split(',').map(Number)) {
   const seconds = Number(process.env.SECS ?? 8);
@@ -48,6 +42,6 @@ for (const concurrency of (process.env.LEVELS ?? '1,64').split(',').map(Number))
   const perSecond = done / ((Date.now() - t0) / 1000);
   console.log(JSON.stringify({ concurrency, floor_per_s: Math.round(perSecond * 100) / 100, cpu_s: cpuBetween(cpu0, cpuSnapshot(named())) }));
 }
-workers.forEach((w) => w.kill('SIGTERM'));
+workers.forEach(({ child }) => child.kill('SIGTERM'));
 await temporal.stop();
 process.exit(0);

@@ -1,46 +1,17 @@
 import { readFileSync } from 'node:fs';
-import type { StepLatency } from './breakdown';
+import type { BenchResults } from './results';
 
 /**
  * The tables of BENCHMARKS.md from one results file:
  *
  *   node --import tsx bench/report.ts bench/results/<timestamp>.json
  */
-interface Row {
-  concurrency: number;
-  orders_per_s: number;
-  floor_orders_per_s: number;
-  floor_ratio: number;
-  accept_p50_ms: number;
-  accept_p99_ms: number;
-  e2e_p50_ms: number;
-  e2e_p99_ms: number;
-  floor_p50_ms: number;
-  completed: number;
-  floor_completed?: number;
-  errors: number;
-  cpu_s?: Record<string, number>;
-  floor_cpu_s?: Record<string, number>;
-  steps?: Record<string, StepLatency>;
-  floor_steps?: Record<string, StepLatency>;
-}
-interface OpenRow {
-  offered_per_s: number;
-  accepted_per_s: number;
-  orders_per_s: number;
-  accept_p50_ms: number;
-  accept_p99_ms: number;
-  e2e_p50_ms: number;
-  e2e_p99_ms: number;
-  errors: number;
-}
-
 const file = process.argv[2];
 if (!file) {
   console.error('usage: node --import tsx bench/report.ts <results.json>');
   process.exit(2);
 }
-const r = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> & { sweep: Row[]; open_loop: OpenRow[]; seconds?: number; settings: { seconds_per_level: number } };
+const r = JSON.parse(readFileSync(file, 'utf8')) as BenchResults;
 const table = (head: string[], rows: Array<Array<string | number>>) =>
   [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
 const out: string[] = [];
@@ -65,10 +36,10 @@ out.push('\n### Summary\n');
 out.push(
   table(
     ['field', 'value'],
-    ['orders_per_s', 'saturation_concurrency', 'accept_p99_ms', 'e2e_p50_ms', 'e2e_p99_ms', 'floor_orders_per_s', 'floor_ratio', 'burst_drain_s', 'burst_lost', 'burst_refused', 'pg_max_connections', 'pg_pool_budget'].map((k) => [
+    (['orders_per_s', 'saturation_concurrency', 'accept_p99_ms', 'e2e_p50_ms', 'e2e_p99_ms', 'floor_orders_per_s', 'floor_ratio', 'burst_drain_s', 'burst_lost', 'burst_refused', 'pg_max_connections', 'pg_pool_budget'] as const).map((k) => [
       `\`${k}\``,
       String(r[k]),
-    ]).concat([['`rss_mb` (peak)', Object.entries(r.rss_mb as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')]]),
+    ]).concat([['`rss_mb` (peak)', Object.entries(r.rss_mb).map(([k, v]) => `${k} ${v}`).join(', ')]]),
   ),
 );
 

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
@@ -16,6 +15,14 @@ import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import type { floorWorkflow } from './floor-workflow';
 import { renderChart } from './chart';
+import { FLOOR_NAMESPACE, startFloorWorkers } from './floor-workers';
+import type { BenchResults, OpenLoopRow, SweepRow } from './results';
+import { apiEnv } from '../api/config';
+import { parseEnv } from '../lib/config';
+import { inventoryPool } from '../workers/inventory';
+import { ordersPool } from '../workers/orders';
+import { paymentsPool } from '../workers/payments';
+import { shippingPool } from '../workers/shipping';
 import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown';
 
 /**
@@ -36,7 +43,6 @@ const counts: PoolCounts = {
   payments: Number(process.env.PAYMENTS_WORKERS ?? 1),
   shipping: Number(process.env.SHIPPING_WORKERS ?? 1),
 };
-const POOL_SIZE = { orders: 5, inventory: 5, payments: 5 + 3, shipping: 5 + 3, api: 5 }; // db pool + sandbox pool, per process
 
 const say = (msg: string) => console.log(`[bench] ${msg}`);
 const pct = (values: number[], p: number) => {
@@ -114,7 +120,7 @@ async function main() {
     cli: tools.cli,
     port: await freePort(),
     ...(process.env.BENCH_TEMPORAL_DB === 'memory' ? {} : { dbFile: join(dir, 'temporal.db') }),
-    namespaces: ['default', 'floor'],
+    namespaces: ['default', FLOOR_NAMESPACE],
   });
   const bundle = await buildWorkflowBundle();
   const apiPort = await freePort();
@@ -129,22 +135,16 @@ async function main() {
   };
   const platform = await launchPlatform({ env, counts, apiPort, logDir: join(dir, 'logs') });
   await waitForHttp(`${platform.apiUrl}/healthz`);
-  const floorWorkers: ChildProcess[] = POOLS.map((queue) =>
-    spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'floor-worker.ts'), queue], {
-      cwd: PROJECT_ROOT,
-      env: { ...env, TEMPORAL_NAMESPACE: 'floor' },
-      stdio: 'inherit',
-    }),
-  );
+  const floorWorkers = startFloorWorkers(env);
   const connection = await Connection.connect({ address: temporal.address });
-  const floorClient = new Client({ connection, namespace: 'floor' });
+  const floorClient = new Client({ connection, namespace: FLOOR_NAMESPACE });
   const ordersClient = new Client({ connection });
   /** Processes by name for the CPU breakdown (Temporal and PostgreSQL are found by command). */
   const namedPids = () =>
     new Map<number, string>([
       [process.pid, 'bench (load generator)'],
       ...platform.processes().map(({ name, child }) => [child.pid!, name] as [number, string]),
-      ...floorWorkers.map((w, i) => [w.pid!, `floor-worker-${POOLS[i]}`] as [number, string]),
+      ...floorWorkers.map(({ name, child }) => [child.pid!, name] as [number, string]),
     ]);
   const STEP_SAMPLE = 40;
   const ordersDb = new pg.Pool({ connectionString: urls.orders, max: 2, application_name: 'bench' });
@@ -251,7 +251,7 @@ async function main() {
    * SECONDS / ROUNDS each, so that the machine drifting in speed over minutes (it does, by up to a
    * third for the same floor) weighs on both sides alike. CPU is counted per side, across turns.
    */
-  async function level(concurrency: number) {
+  async function level(concurrency: number): Promise<SweepRow> {
     const platformRounds: Round[] = [];
     const floorRounds: Round[] = [];
     const platformCpu = new Map<string, number>();
@@ -301,7 +301,7 @@ async function main() {
   }
 
   /** Orders arriving at a fixed rate whatever the platform's state (autocannon's overallRate). */
-  async function openLoop(rate: number) {
+  async function openLoop(rate: number): Promise<OpenLoopRow> {
     const ids: Array<{ orderId: string; sentAt: number }> = [];
     const sends = new Map<object, number>();
     const result = await autocannon({
@@ -399,10 +399,14 @@ async function main() {
   say(`burst: ${burstIds.length} accepted, ${burstRejected} refused, every accepted order ended after ${burstDrainS}s, lost ${burstLost}`);
 
   clearInterval(sampler);
-  const budget =
-    POOL_SIZE.orders * counts.orders + POOL_SIZE.inventory * counts.inventory + POOL_SIZE.payments * counts.payments + POOL_SIZE.shipping * counts.shipping + POOL_SIZE.api;
+  // The budget from the processes' own configuration: every *_DB_POOL_MAX of each pool process
+  // (its database and, for payments and shipping, the simulation's), times its processes, and the API's.
+  const poolMaxima = (config: object) =>
+    Object.entries(config).reduce((sum, [key, value]) => sum + (key.endsWith('_DB_POOL_MAX') ? Number(value) : 0), 0);
+  const specs = { orders: ordersPool, inventory: inventoryPool, payments: paymentsPool, shipping: shippingPool };
+  const budget = POOLS.reduce((sum, pool) => sum + counts[pool] * poolMaxima(parseEnv(specs[pool].env, env)), 0) + parseEnv(apiEnv, env).API_DB_POOL_MAX;
   const saturated = sweep.reduce<(typeof sweep)[number] | undefined>((best, r) => (!best || r.orders_per_s > best.orders_per_s ? r : best), undefined);
-  const results = {
+  const results: BenchResults = {
     at: new Date().toISOString(),
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30), node: process.version },
     settings: {
@@ -442,7 +446,7 @@ async function main() {
   await watcher.stop();
   await Promise.all([ordersDb.end(), admin.end()]);
   await connection.close();
-  await Promise.all(floorWorkers.map((w) => stopProcess(w)));
+  await Promise.all(floorWorkers.map(({ child }) => stopProcess(child)));
   await platform.stop();
   await temporal.stop();
   await postgres.stop();
@@ -452,8 +456,3 @@ main().catch((err) => {
   console.error('[bench] failed:', err);
   process.exit(1);
 });
-
-export type BenchResults = {
-  sweep: Array<{ concurrency: number; orders_per_s: number; floor_orders_per_s: number; e2e_p50_ms: number; e2e_p99_ms: number; accept_p99_ms: number }>;
-  machine: { cpus: number; cpu_model?: string };
-};

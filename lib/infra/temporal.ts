@@ -72,7 +72,7 @@ export async function startTemporalDevServer({
     for (const pragma of sqlitePragmas) args.push('--sqlite-pragma', pragma);
   }
   for (const ns of namespaces) args.push('--namespace', ns);
-  for (const setting of (process.env.TEMPORAL_DYNAMIC_CONFIG ?? DEV_SERVER_DYNAMIC_CONFIG.join(',')).split(',').filter(Boolean)) {
+  for (const setting of process.env.TEMPORAL_DYNAMIC_CONFIG?.split(',').filter(Boolean) ?? DEV_SERVER_DYNAMIC_CONFIG) {
     args.push('--dynamic-config-value', setting);
   }
   const typeNames: Partial<Record<SearchAttributeType, string>> = { [SearchAttributeType.KEYWORD]: 'Keyword', [SearchAttributeType.DOUBLE]: 'Double' };

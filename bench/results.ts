@@ -1,0 +1,71 @@
+import type { StepLatency } from './breakdown';
+
+/** One level of the closed-loop sweep: the platform and the floor at the same concurrency. */
+export interface SweepRow {
+  concurrency: number;
+  orders_per_s: number;
+  accepted_per_s: number;
+  accept_p50_ms: number;
+  accept_p95_ms: number;
+  accept_p99_ms: number;
+  e2e_p50_ms: number;
+  e2e_p95_ms: number;
+  e2e_p99_ms: number;
+  completed: number;
+  errors: number;
+  floor_orders_per_s: number;
+  floor_p50_ms: number;
+  floor_p99_ms: number;
+  floor_ratio: number;
+  // The fields below are absent from results written before they were measured (the 08-* runs).
+  floor_completed?: number;
+  /** CPU seconds by process while each side ran */
+  cpu_s?: Record<string, number>;
+  floor_cpu_s?: Record<string, number>;
+  steps?: Record<string, StepLatency>;
+  floor_steps?: Record<string, StepLatency>;
+  rounds?: Array<{ orders_per_s: number; floor_orders_per_s: number }>;
+}
+
+/** One fixed arrival rate of the open loop. */
+export interface OpenLoopRow {
+  offered_per_s: number;
+  accepted_per_s: number;
+  orders_per_s: number;
+  accept_p50_ms: number;
+  accept_p99_ms: number;
+  e2e_p50_ms: number;
+  e2e_p99_ms: number;
+  errors: number;
+}
+
+/** bench/results/<timestamp>.json: the named fields are those of the level with the most orders per second. */
+export interface BenchResults {
+  at: string;
+  machine: { cpus: number; cpu_model?: string; memory_gb: number; node: string };
+  settings: {
+    seconds_per_level: number;
+    rounds_per_level: number;
+    pools: Record<string, number>;
+    worker_max_concurrent_activities: number;
+    worker_max_cached_workflows: string;
+  };
+  orders_per_s: number | null;
+  accept_p99_ms: number | null;
+  e2e_p50_ms: number | null;
+  e2e_p99_ms: number | null;
+  floor_orders_per_s: number | null;
+  floor_ratio: number | null;
+  saturation_concurrency: number | null;
+  burst_drain_s: number;
+  burst_lost: number;
+  burst_refused: number;
+  pg_max_connections: number;
+  pg_max_connections_by_database: Record<string, number>;
+  pg_pool_budget: number;
+  pg_max_background_backends: number;
+  rss_mb: Record<string, number>;
+  sweep: SweepRow[];
+  open_loop: OpenLoopRow[];
+  duration_s: number;
+}
