@@ -66,10 +66,41 @@ const FORWARD_STEPS: readonly string[] = [
   'OrderCompleted',
 ] satisfies OrderStep[];
 
+type StoredOrder = NonNullable<Awaited<ReturnType<typeof readStoredOrderFrom>>>;
+
+function readStoredOrderFrom(db: OrdersDb, orderId: string) {
+  return db.order.findUnique({
+    where: { id: orderId },
+    include: { items: { orderBy: { sku: 'asc' } }, events: { orderBy: { id: 'asc' } } },
+  });
+}
+
+const eventsView = (order: StoredOrder | null) =>
+  (order?.events ?? []).map((e) => ({ type: e.type, at: e.createdAt.toISOString(), data: e.data }));
+
+/** An ended order as the database holds it: its final state no longer needs the workflow. */
+function endedOrderView(order: StoredOrder) {
+  return {
+    orderId: order.id,
+    customerId: order.customerId,
+    status: order.status,
+    items: order.items.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice })),
+    total: order.totalAmount,
+    currency: order.currency,
+    steps: order.events.map((e) => e.type).filter((t) => FORWARD_STEPS.includes(t)),
+    compensations: order.events
+      .filter((e) => e.type === 'CompensationRan')
+      .map((e) => (e.data as { compensation: Compensation }).compensation),
+    ...(order.failureReason ? { failureReason: order.failureReason } : {}),
+    events: eventsView(order),
+  };
+}
+
 /** The storefront's REST API: validates at the edge, starts or signals order workflows, reads. */
 export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_000, catalogue: given }: AppDeps) {
   const catalogue = given ?? createCatalogue(client, catalogueTtlMs);
   const app = express();
+  const readStoredOrder = (orderId: string) => readStoredOrderFrom(db, orderId);
   app.disable('x-powered-by');
   app.use((req, res, next) => {
     const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
@@ -160,28 +191,8 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
 
   app.get('/orders/:id', async (req, res) => {
     const orderId = parseOrderId(req);
-    const order = await db.order.findUnique({
-      where: { id: orderId },
-      include: { items: { orderBy: { sku: 'asc' } }, events: { orderBy: { id: 'asc' } } },
-    });
-    const events = (order?.events ?? []).map((e) => ({ type: e.type, at: e.createdAt.toISOString(), data: e.data }));
-    if (order && isTerminal(order.status)) {
-      const compensations = order.events
-        .filter((e) => e.type === 'CompensationRan')
-        .map((e) => (e.data as { compensation: Compensation }).compensation);
-      return res.json({
-        orderId,
-        customerId: order.customerId,
-        status: order.status,
-        items: order.items.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice })),
-        total: order.totalAmount,
-        currency: order.currency,
-        steps: order.events.map((e) => e.type).filter((t) => FORWARD_STEPS.includes(t)),
-        compensations,
-        ...(order.failureReason ? { failureReason: order.failureReason } : {}),
-        events,
-      });
-    }
+    const stored = await readStoredOrder(orderId);
+    if (stored && isTerminal(stored.status)) return res.json(endedOrderView(stored));
     let state: OrderState;
     try {
       state = await client.workflow.getHandle(orderWorkflowId(orderId)).query(getOrderStateQuery);
@@ -189,7 +200,11 @@ export function createApp({ client, db, log, timings = {}, catalogueTtlMs = 5_00
       if (err instanceof WorkflowNotFoundError) throw new HttpError(404, 'not_found', `no order ${orderId}`);
       throw err;
     }
-    res.json({ ...state, total: state.total ?? null, currency: state.currency ?? null, events });
+    // The workflow writes an event before it moves its state on, so the event log read after the query is never
+    // behind it. An order that ended between the two reads is answered wholly from the database.
+    const fresh = await readStoredOrder(orderId);
+    if (fresh && isTerminal(fresh.status)) return res.json(endedOrderView(fresh));
+    res.json({ ...state, total: state.total ?? null, currency: state.currency ?? null, events: eventsView(fresh) });
   });
 
   app.post('/orders/:id/cancel', async (req, res) => {

@@ -200,8 +200,9 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
     throwIfCancelRequested();
     setStatus(status);
     const result = await run();
-    state.steps.push(name);
+    // The event is written before the step shows in the state, so a reader never sees a step the log lacks.
     await record(name, details?.(result));
+    state.steps.push(name);
     return result;
   }
 
@@ -289,8 +290,8 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
       const undo = pending[0]!;
       try {
         if (await undo.run()) {
-          state.compensations.push(undo.name);
           await record('CompensationRan', { suffix: undo.name, data: { compensation: undo.name } });
+          state.compensations.push(undo.name);
         }
         pending.shift();
         continue;

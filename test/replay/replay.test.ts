@@ -1,6 +1,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Resource } from '@opentelemetry/resources';
+import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/infra/paths';
@@ -46,7 +49,11 @@ describe('workflow determinism', () => {
     );
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, loaded)) {
+    for await (const result of Worker.runReplayHistories(
+      // the workers' span sink, exporting nowhere: a replay runs the same workflow interceptors
+      { workflowBundle: bundle, sinks: { exporter: makeWorkflowExporter(new NoopSpanProcessor(), new Resource({})) } },
+      loaded,
+    )) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }
