@@ -31,45 +31,59 @@ export function createInventoryActivities({ db }: InventoryDeps) {
       const created = await db.$transaction(async (tx) => {
         // The insert takes the key first: a concurrent retry waits here and then finds the row.
         const inserted = await tx.reservation.createMany({
-          data: [{ id: reservationId, orderId, status: 'HELD' satisfies ReservationStatus }],
+          data: [{ id: reservationId, orderId, status: 'HELD' satisfies ReservationStatus, expiresAt: holdMs ? new Date(Date.now() + holdMs) : null }],
           skipDuplicates: true,
         });
         if (inserted.count === 0) return undefined;
 
-        const lines: ReservedLine[] = [];
-        const currencies = new Set<string>();
-        // A fixed lock order (by SKU) keeps two orders for the same products from deadlocking.
-        for (const { sku, quantity } of [...items].sort((a, b) => a.sku.localeCompare(b.sku))) {
-          const product = await tx.product.findUnique({ where: { sku } });
-          if (!product) {
-            throw ApplicationFailure.create({ type: ErrorType.UnknownProduct, message: `unknown SKU ${sku}`, nonRetryable: true });
-          }
-          const taken = await tx.product.updateMany({
-            where: { sku, stock: { gte: quantity } },
-            data: { stock: { decrement: quantity } },
-          });
-          if (taken.count === 0) {
-            throw ApplicationFailure.create({
-              type: ErrorType.OutOfStock,
-              message: `not enough stock for ${sku}: ${quantity} requested`,
-              nonRetryable: true,
-              details: [{ sku, requested: quantity }],
-            });
-          }
-          currencies.add(product.currency);
-          lines.push({ sku, quantity, unitPrice: product.price });
+        // One statement for every line: it locks the products in SKU order (so two orders for the
+        // same products cannot deadlock) and takes the units, writes the lines and the currency
+        // only if every line can be had, in one currency. Otherwise it takes nothing and its rows
+        // say why; the error below then rolls the reservation back too.
+        const wanted = JSON.stringify(items.map(({ sku, quantity }) => ({ sku, quantity })));
+        const rows = await tx.$queryRaw<Array<{ sku: string; quantity: number; price: number | null; currency: string | null; stock: number | null; ok: boolean }>>`
+          WITH wanted AS (
+            SELECT sku, quantity FROM jsonb_to_recordset(${wanted}::jsonb) AS w(sku text, quantity int)
+          ), locked AS (
+            SELECT sku, stock, price, currency FROM products WHERE sku IN (SELECT sku FROM wanted) ORDER BY sku FOR UPDATE
+          ), verdict AS (
+            SELECT count(*) = (SELECT count(*) FROM wanted) AND bool_and(l.stock >= w.quantity) AND count(DISTINCT l.currency) = 1 AS ok
+            FROM wanted w JOIN locked l USING (sku)
+          ), taken AS (
+            UPDATE products p SET stock = p.stock - w.quantity, updated_at = now()
+            FROM wanted w, verdict WHERE verdict.ok AND p.sku = w.sku
+          ), lines AS (
+            INSERT INTO reservation_lines (reservation_id, sku, quantity, unit_price)
+            SELECT ${reservationId}, w.sku, w.quantity, l.price FROM wanted w JOIN locked l USING (sku), verdict WHERE verdict.ok
+          ), held AS (
+            UPDATE reservations SET currency = (SELECT min(currency) FROM locked), updated_at = now()
+            FROM verdict WHERE verdict.ok AND id = ${reservationId}
+          )
+          SELECT w.sku, w.quantity, l.price, l.currency, l.stock, (SELECT ok FROM verdict) AS ok
+          FROM wanted w LEFT JOIN locked l USING (sku) ORDER BY w.sku`;
+
+        if (rows[0]?.ok) {
+          const lines: ReservedLine[] = rows.map(({ sku, quantity, price }) => ({ sku, quantity, unitPrice: price! }));
+          return toReservation(reservationId, lines, rows[0].currency!);
         }
-        if (currencies.size > 1) {
+        const unknown = rows.find((r) => r.price === null);
+        if (unknown) {
+          throw ApplicationFailure.create({ type: ErrorType.UnknownProduct, message: `unknown SKU ${unknown.sku}`, nonRetryable: true });
+        }
+        const short = rows.find((r) => r.stock! < r.quantity);
+        if (short) {
           throw ApplicationFailure.create({
-            type: ErrorType.MixedCurrency,
-            message: `an order is charged in one currency, got ${[...currencies].join(', ')}`,
+            type: ErrorType.OutOfStock,
+            message: `not enough stock for ${short.sku}: ${short.quantity} requested`,
             nonRetryable: true,
+            details: [{ sku: short.sku, requested: short.quantity }],
           });
         }
-        const currency = [...currencies][0] ?? '';
-        await tx.reservation.update({ where: { id: reservationId }, data: { currency, expiresAt: holdMs ? new Date(Date.now() + holdMs) : null } });
-        await tx.reservationLine.createMany({ data: lines.map((l) => ({ reservationId, ...l })) });
-        return toReservation(reservationId, lines, currency);
+        throw ApplicationFailure.create({
+          type: ErrorType.MixedCurrency,
+          message: `an order is charged in one currency, got ${[...new Set(rows.map((r) => r.currency))].join(', ')}`,
+          nonRetryable: true,
+        });
       });
       if (created) return created;
 

@@ -30,21 +30,35 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
   const atProvider = <R>(key: string, call: () => Promise<R>) => callWithKey(provider.lookup, key, call);
   const operationKey = (paymentId: string, kind: OperationKind) => `${paymentId}:${kind.toLowerCase()}`;
 
-  /** Moves a payment from one status to the next and records the provider operation, atomically. */
+  /**
+   * Moves a payment from one status to the next and records the provider operation, in one
+   * statement: both commit together, in one round trip. The operation's key makes a repeat insert
+   * nothing; a payment no longer in `from` is left as it is, and the answer is false.
+   */
   async function settle(
     paymentId: string,
     from: PaymentStatus,
     data: { status: PaymentStatus; authorisationId?: string; capturedAmount?: number; refundedAmount?: number; declineReason?: string },
     operation: { kind: OperationKind; amount: number; providerRef?: string; outcome: string },
   ): Promise<boolean> {
-    return db.$transaction(async (tx) => {
-      const moved = await tx.payment.updateMany({ where: { id: paymentId, status: from }, data });
-      await tx.paymentOperation.createMany({
-        data: [{ idempotencyKey: operationKey(paymentId, operation.kind), paymentId, ...operation }],
-        skipDuplicates: true,
-      });
-      return moved.count === 1;
-    });
+    const [{ moved }] = await db.$queryRaw<[{ moved: number }]>`
+      WITH moved AS (
+        UPDATE payments SET
+          status = ${data.status},
+          authorisation_id = coalesce(${data.authorisationId ?? null}::text, authorisation_id),
+          captured_amount = coalesce(${data.capturedAmount ?? null}::int, captured_amount),
+          refunded_amount = coalesce(${data.refundedAmount ?? null}::int, refunded_amount),
+          decline_reason = coalesce(${data.declineReason ?? null}::text, decline_reason),
+          updated_at = now()
+        WHERE id = ${paymentId} AND status = ${from}
+        RETURNING id
+      ), operation AS (
+        INSERT INTO payment_operations (idempotency_key, payment_id, kind, amount, provider_ref, outcome)
+        VALUES (${operationKey(paymentId, operation.kind)}, ${paymentId}, ${operation.kind}, ${operation.amount}, ${operation.providerRef ?? null}, ${operation.outcome})
+        ON CONFLICT (idempotency_key) DO NOTHING
+      )
+      SELECT count(*)::int AS moved FROM moved`;
+    return moved === 1;
   }
 
   async function voidAt(paymentId: string, authorisationId: string, from: PaymentStatus, amount: number): Promise<void> {
@@ -65,17 +79,20 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
 
   return {
     async authorisePayment({ paymentId, orderId, amount, currency, token }: AuthorisePaymentInput): Promise<Authorisation> {
-      await db.payment.createMany({
+      const created = await db.payment.createMany({
         data: [{ id: paymentId, orderId, status: 'PENDING' satisfies PaymentStatus, amount, currency }],
         skipDuplicates: true,
       });
-      const payment = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
-      const status = payment.status as PaymentStatus;
-      if ((status === 'AUTHORISED' || status === 'CAPTURED') && payment.authorisationId) {
-        return { paymentId, authorisationId: payment.authorisationId, amount: payment.amount, currency: payment.currency };
+      // A row that was already there belongs to an earlier attempt, or to a void that came first.
+      if (created.count === 0) {
+        const payment = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
+        const status = payment.status as PaymentStatus;
+        if ((status === 'AUTHORISED' || status === 'CAPTURED') && payment.authorisationId) {
+          return { paymentId, authorisationId: payment.authorisationId, amount: payment.amount, currency: payment.currency };
+        }
+        if (status === 'DECLINED') throw declined(payment.declineReason);
+        if (status !== 'PENDING') throw alreadyCompensated(paymentId, status);
       }
-      if (status === 'DECLINED') throw declined(payment.declineReason);
-      if (status !== 'PENDING') throw alreadyCompensated(paymentId, status);
 
       const key = operationKey(paymentId, 'AUTHORISE');
       const answer = await atProvider(key, () => provider.authorise({ idempotencyKey: key, amount, currency, token }));

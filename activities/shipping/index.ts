@@ -28,17 +28,20 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
 
   return {
     async createShipment({ shipmentId, orderId, address, items }: CreateShipmentInput): Promise<Shipment> {
-      await db.shipment.createMany({
+      const created = await db.shipment.createMany({
         data: [{ id: shipmentId, orderId, status: 'PENDING' satisfies ShipmentStatus, country: address.country, address: { ...address } }],
         skipDuplicates: true,
       });
-      const shipment = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
-      if (shipment.status === 'REFUSED') throw refused(`no service to ${shipment.country}`);
-      if (shipment.carrierRef && shipment.trackingNumber && shipment.status !== 'CANCELLED') {
-        return { shipmentId, carrierRef: shipment.carrierRef, trackingNumber: shipment.trackingNumber };
-      }
-      if (shipment.status !== 'PENDING') {
-        throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} is ${shipment.status}`, nonRetryable: true });
+      // A row that was already there belongs to an earlier attempt, or to a cancel that came first.
+      if (created.count === 0) {
+        const shipment = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
+        if (shipment.status === 'REFUSED') throw refused(`no service to ${shipment.country}`);
+        if (shipment.carrierRef && shipment.trackingNumber && shipment.status !== 'CANCELLED') {
+          return { shipmentId, carrierRef: shipment.carrierRef, trackingNumber: shipment.trackingNumber };
+        }
+        if (shipment.status !== 'PENDING') {
+          throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} is ${shipment.status}`, nonRetryable: true });
+        }
       }
       const parcels = items.reduce((n, i) => n + i.quantity, 0);
       const key = bookingKey(shipmentId);
