@@ -12,7 +12,7 @@ import type { floorWorkflow } from './floor-workflow';
 
 /**
  * The floor alone, for comparing dev server settings (BENCHMARKS.md, "Dev server"): a file-backed
- * dev server started with TEMPORAL_DYNAMIC_CONFIG (or the platform's defaults), the four floor
+ * dev server started with TEMPORAL_DYNAMIC_CONFIG and TEMPORAL_SQLITE_PRAGMAS (or the platform's defaults), the four floor
  * worker processes, and the floor workflow at each level of LEVELS (1,64) for SECS (8) seconds.
  *
  *   TEMPORAL_DYNAMIC_CONFIG=history.transferProcessorMaxPollRPS=20 node --import tsx bench/probe-dev-server.ts

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { postgresUrl } from '../lib/infra/postgres';
 import { migrate, migrationsDir } from '../prisma/migrate';
+import { queryDatabase } from './support/databases';
 
 const INIT = '20261125000000_init';
 const port = inject('pgPort');
@@ -29,24 +30,14 @@ async function freshDatabase(): Promise<string> {
   return postgresUrl(port, name);
 }
 
-async function query<R extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 const migrationRows = (url: string) =>
-  query<{ id: string; migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number }>(
+  queryDatabase<{ id: string; migration_name: string; checksum: string; finished_at: Date | null; rolled_back_at: Date | null; applied_steps_count: number }>(
     url,
     'SELECT id, migration_name, checksum, finished_at, rolled_back_at, applied_steps_count FROM "_prisma_migrations" ORDER BY started_at',
   );
 
 const tables = (url: string) =>
-  query<{ table_name: string }>(url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`).then(
+  queryDatabase<{ table_name: string }>(url, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`).then(
     (rows) => rows.map((r) => r.table_name),
   );
 
@@ -89,14 +80,14 @@ describe('migrate', () => {
     expect(results.map((r) => r.applied).flat()).toEqual(all);
     expect(results.map((r) => r.alreadyApplied).flat()).toEqual(all);
     expect((await migrationRows(url)).map((r) => r.migration_name)).toEqual(all);
-    expect(await query(url, `SELECT column_name FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'expires_at'`)).toHaveLength(1);
+    expect(await queryDatabase(url, `SELECT column_name FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'expires_at'`)).toHaveLength(1);
   });
 
   it('refuses to go on when an applied migration was edited', async () => {
     const url = await freshDatabase();
     await migrate(url, migrationsDir('orders'));
     // Same effect as editing migration.sql after it ran: the recorded checksum no longer matches.
-    await query(url, `UPDATE "_prisma_migrations" SET checksum = $1 WHERE migration_name = $2`, ['0'.repeat(64), INIT]);
+    await queryDatabase(url, `UPDATE "_prisma_migrations" SET checksum = $1 WHERE migration_name = $2`, ['0'.repeat(64), INIT]);
 
     await expect(migrate(url, migrationsDir('orders'))).rejects.toThrow(/20261125000000_init was edited after it was applied/);
     expect((await migrationRows(url)).map((r) => r.checksum)).toEqual(['0'.repeat(64)]);

@@ -358,6 +358,13 @@ describe('the platform under crashes', () => {
       // ---- reconciliation --------------------------------------------------------------------
       const problems: string[] = [];
       const duplicates: string[] = [];
+      /** How many `things` of `service` each order has; more than one is a duplicate. */
+      const perOrder = (orderIds: string[], service: string, things: string) => {
+        const seen = new Map<string, number>();
+        for (const id of orderIds) seen.set(id, (seen.get(id) ?? 0) + 1);
+        for (const [id, n] of seen) if (n > 1) duplicates.push(`${service}: ${n} ${things} for order ${id}`);
+        return seen;
+      };
       const stuck = placed.filter((p) => !finals.has(p.orderId)).map((p) => `${p.orderId} (${p.expected}) last seen ${lastSeen.get(p.orderId)}`);
       if (stuck.length) {
         const seen = new Map<string, number>();
@@ -424,18 +431,11 @@ describe('the platform under crashes', () => {
       const books = opsOfKind('book').filter((o) => o.response?.outcome === 'booked');
       // A capture (and a refund) per order at most, one booking per order at most. (A long wait may
       // re-authorise under a new key, so authorisations are held to one per key, above.)
-      const perOrder = (list: typeof ops, what: string) => {
-        const seen = new Map<string, number>();
-        for (const o of list) {
-          const id = orderIdOfKey(o.idempotency_key) ?? '?';
-          seen.set(id, (seen.get(id) ?? 0) + 1);
-        }
-        for (const [id, n] of seen) if (n > 1) duplicates.push(`sandbox: ${n} ${what} for order ${id}`);
-        return seen;
-      };
-      const capturedOrders = perOrder(captures, 'captures');
-      const refundedOrders = perOrder(refunds, 'refunds');
-      perOrder(books, 'carrier bookings');
+      const sandboxPerOrder = (list: typeof ops, what: string) =>
+        perOrder(list.map((o) => orderIdOfKey(o.idempotency_key) ?? '?'), 'sandbox', what);
+      const capturedOrders = sandboxPerOrder(captures, 'captures');
+      const refundedOrders = sandboxPerOrder(refunds, 'refunds');
+      sandboxPerOrder(books, 'carrier bookings');
       const netCaptured = [...capturedOrders.keys()].filter((id) => !refundedOrders.has(id));
       if (sorted(netCaptured).join() !== sorted(completedIds).join()) {
         problems.push(
@@ -456,9 +456,7 @@ describe('the platform under crashes', () => {
         'payments',
         'SELECT order_id, status, captured_amount, refunded_amount FROM payments',
       );
-      const paymentsPerOrder = new Map<string, number>();
-      for (const p of payments) paymentsPerOrder.set(p.order_id, (paymentsPerOrder.get(p.order_id) ?? 0) + 1);
-      for (const [id, n] of paymentsPerOrder) if (n > 1) duplicates.push(`payments: ${n} payments for order ${id}`);
+      perOrder(payments.map((p) => p.order_id), 'payments', 'payments');
       const openPayments = payments.filter((p) => p.status === 'PENDING' || p.status === 'AUTHORISED');
       if (openPayments.length) problems.push(`payments: left open ${JSON.stringify(openPayments)}`);
       const booksNet = payments.reduce((s, p) => s + p.captured_amount - p.refunded_amount, 0);
@@ -495,9 +493,7 @@ describe('the platform under crashes', () => {
         'shipping',
         'SELECT order_id, status, carrier_ref FROM shipments',
       );
-      const shipmentsPerOrder = new Map<string, number>();
-      for (const s of shipments) shipmentsPerOrder.set(s.order_id, (shipmentsPerOrder.get(s.order_id) ?? 0) + 1);
-      for (const [id, n] of shipmentsPerOrder) if (n > 1) duplicates.push(`shipping: ${n} shipments for order ${id}`);
+      perOrder(shipments.map((s) => s.order_id), 'shipping', 'shipments');
       const live = shipments.filter((s) => s.status === 'CREATED' || s.status === 'PICKED_UP');
       if (sorted(live.map((s) => s.order_id)).join() !== sorted(completedIds).join()) {
         problems.push(
