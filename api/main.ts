@@ -6,7 +6,7 @@ import { createLogger } from '../lib/logger';
 import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing } from '../lib/tracing';
 import { createApp } from './app';
-import { apiEnv } from './config';
+import { apiEnv, orderTimingsFrom } from './config';
 
 const log = createLogger('api');
 
@@ -23,13 +23,7 @@ async function main() {
     client,
     db,
     log,
-    timings: {
-      pickupTimeout: config.PICKUP_TIMEOUT,
-      reservationHold: config.RESERVATION_HOLD,
-      authorisationValidity: config.AUTHORISATION_VALIDITY,
-      reviewTimeout: config.REVIEW_TIMEOUT,
-      ...(config.REVIEW_ABOVE > 0 ? { reviewAbove: Math.round(config.REVIEW_ABOVE * 100) } : {}),
-    },
+    timings: orderTimingsFrom(config),
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, 'api listening'));
 

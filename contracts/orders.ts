@@ -81,6 +81,19 @@ export interface PlaceOrderInput {
 /** The waits of an order, set per deployment and passed to each new order. */
 export type OrderTimings = Pick<PlaceOrderInput, 'pickupTimeout' | 'reservationHold' | 'authorisationValidity' | 'reviewAbove' | 'reviewTimeout'>;
 
+/**
+ * The one place the order's waits default: the API's config reads its defaults from here, and a
+ * workflow started without a value falls back to the same.
+ */
+export const ORDER_TIMING_DEFAULTS = {
+  pickupTimeout: '48h',
+  reservationHold: '24h',
+  authorisationValidity: '7d',
+  reviewTimeout: '24h',
+  /** in currency units; 0 turns review off */
+  reviewAbove: 1000,
+} as const;
+
 /** Custom search attributes: the Web UI's order list filters and sorts on these. */
 export const OrderStatusAttribute = defineSearchAttributeKey('OrderStatus', SearchAttributeType.KEYWORD);
 export const CustomerIdAttribute = defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD);
