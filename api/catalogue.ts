@@ -1,28 +1,60 @@
-import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
 import type { Product } from '../contracts/inventory';
-import { ORDERS_TASK_QUEUE, catalogueWorkflowId } from '../contracts/orders';
-import type { listProductsWorkflow } from '../workflows/catalogue';
+import { HttpError } from './errors';
+import { productsSchema } from './schemas';
+
+export interface CatalogueOptions {
+  /** base URLs of the inventory pool's processes; each serves GET /products */
+  urls: string[];
+  /** how old a copy may be for SKU checks and GET /products */
+  ttlMs: number;
+  /** how long one read may take before the last good copy answers instead */
+  timeoutMs: number;
+}
+
+// An unknown SKU refreshes the copy, and a failed read is retried, at most this often, so junk
+// SKUs or an inventory that is down cannot turn every request into a call to inventory.
+const RETRY_AFTER_MS = 1_000;
 
 /**
- * The catalogue as the API sees it: read through the inventory service (never its database).
- * SKU checks on POST /orders use a copy at most `ttlMs` old, refreshed once when a SKU is not in
- * it; that is safe because a SKU that vanished in between is still refused at reservation.
+ * The catalogue as the API sees it: read from the inventory service over HTTP (never its
+ * database, never a workflow) and kept for `ttlMs`. SKU checks on POST /orders use a copy at most
+ * that old, refreshed when a SKU is not in it; that is safe because a SKU that vanished in
+ * between is still refused at reservation. When inventory is slow or away, the last good copy
+ * keeps answering; only with no copy at all does a read fail (503).
  */
-export function createCatalogue(client: Client, ttlMs: number) {
-  let cached: { at: number; bySku: Map<string, Product> } | undefined;
-  let inflight: Promise<Product[]> | undefined;
+export function createCatalogue({ urls, ttlMs, timeoutMs }: CatalogueOptions) {
+  let cached: { at: number; products: Product[]; bySku: Map<string, Product> } | undefined;
+  let inflight: Promise<void> | undefined;
+  let failed: { at: number; error: unknown } | undefined;
+  let next = 0;
 
-  async function list(): Promise<Product[]> {
-    inflight ??= client.workflow
-      .execute<typeof listProductsWorkflow>('listProductsWorkflow', {
-        taskQueue: ORDERS_TASK_QUEUE,
-        workflowId: catalogueWorkflowId(randomUUID()),
-        workflowExecutionTimeout: '15s',
-      })
-      .then((products) => {
-        cached = { at: Date.now(), bySku: new Map(products.map((p) => [p.sku, p])) };
+  async function read(): Promise<Product[]> {
+    let lastError: unknown = new Error('no inventory process is configured');
+    // Any process of the pool will do; start after the last one that answered, to spread the reads.
+    for (let i = 0; i < urls.length; i++) {
+      const url = urls[(next + i) % urls.length]!;
+      try {
+        const res = await fetch(`${url}/products`, { signal: AbortSignal.timeout(timeoutMs) });
+        if (!res.ok) throw new Error(`${url}/products answered ${res.status}`);
+        const products = productsSchema.parse(await res.json());
+        next = (next + i + 1) % urls.length;
         return products;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+
+  function refresh(): Promise<void> {
+    inflight ??= read()
+      .then((products) => {
+        cached = { at: Date.now(), products, bySku: new Map(products.map((p) => [p.sku, p])) };
+        failed = undefined;
+      })
+      .catch((error: unknown) => {
+        failed = { at: Date.now(), error };
+        throw error;
       })
       .finally(() => {
         inflight = undefined;
@@ -30,19 +62,23 @@ export function createCatalogue(client: Client, ttlMs: number) {
     return inflight;
   }
 
+  /** Makes the copy at most `maxAgeMs` old if inventory answers; keeps the last good one if it does not. */
+  async function freshen(maxAgeMs: number): Promise<Product[]> {
+    const now = Date.now();
+    if (cached && now - cached.at <= maxAgeMs) return cached.products;
+    if (!failed || now - failed.at >= RETRY_AFTER_MS) await refresh().catch(() => undefined);
+    if (cached) return cached.products;
+    const reason = failed?.error instanceof Error ? failed.error.message : String(failed?.error);
+    throw new HttpError(503, 'unavailable', `the catalogue cannot be read right now (${reason})`);
+  }
+
+  /** The catalogue: the cached copy while it is fresh. */
+  const list = (): Promise<Product[]> => freshen(ttlMs);
+
   /** The SKUs among `skus` that the catalogue does not have. */
   async function unknownSkus(skus: string[]): Promise<string[]> {
     const missing = () => skus.filter((sku) => !cached?.bySku.has(sku));
-    const age = cached ? Date.now() - cached.at : Infinity;
-    // An unknown SKU refreshes the copy, but at most once a second, so junk SKUs cannot flood inventory.
-    if (age > ttlMs || (missing().length > 0 && age > 1000)) {
-      try {
-        await list();
-      } catch (err) {
-        // Inventory slow or away: an older copy still validates (reservation checks again), none fails.
-        if (!cached) throw err;
-      }
-    }
+    await freshen(cached && missing().length > 0 ? Math.min(ttlMs, RETRY_AFTER_MS) : ttlMs);
     return missing();
   }
 

@@ -1,7 +1,6 @@
 import type { ErrorRequestHandler } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { ZodError } from 'zod';
-import type { Logger } from '../lib/logger';
 import { fieldErrors, type FieldError } from './schemas';
 
 /** An error that already knows its HTTP answer. */
@@ -16,14 +15,18 @@ export class HttpError extends Error {
   }
 }
 
-export const validationFailed = (fields: FieldError[]) =>
-  new HttpError(400, 'validation_failed', 'the request has fields at fault', fields);
+export const validationFailed = (fields: FieldError[]) => new HttpError(400, 'validation_failed', 'the request has fields at fault', fields);
 
-/** The one place errors become responses; nothing below 500 is logged as an error, and no stack leaves. */
-export function errorHandler(log: Logger): ErrorRequestHandler {
-  return (err, req, res, _next) => {
+export const noOrder = (orderId: string) => new HttpError(404, 'not_found', `no order ${orderId}`);
+
+/**
+ * The one place errors become responses. No stack leaves; a 5xx is handed to the request log
+ * (pino-http logs it once, with the request id), nothing below 500 is logged as an error.
+ */
+export function errorHandler(): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
     const answer = toHttpError(err);
-    if (answer.status >= 500) log.error({ err, requestId: req.headers['x-request-id'] }, 'request failed');
+    if (answer.status >= 500) res.err = err instanceof Error ? err : new Error(String(err));
     res.status(answer.status).json({
       error: answer.code,
       message: answer.message,

@@ -1,5 +1,9 @@
 import { Client, Connection } from '@temporalio/client';
 import { createOrdersDb } from '../activities/orders/db';
+import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
+import { ORDERS_TASK_QUEUE } from '../contracts/orders';
+import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
+import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 import { parseEnv } from '../lib/config';
 import { createPool } from '../lib/db';
 import { createLogger } from '../lib/logger';
@@ -24,6 +28,15 @@ async function main() {
     db,
     log,
     timings: orderTimingsFrom(config),
+    workers: {
+      [ORDERS_TASK_QUEUE]: config.ORDERS_WORKER_URLS,
+      [INVENTORY_TASK_QUEUE]: config.INVENTORY_WORKER_URLS,
+      [PAYMENTS_TASK_QUEUE]: config.PAYMENTS_WORKER_URLS,
+      [SHIPPING_TASK_QUEUE]: config.SHIPPING_WORKER_URLS,
+    },
+    catalogueTtlMs: config.CATALOGUE_TTL_MS,
+    catalogueTimeoutMs: config.CATALOGUE_TIMEOUT_MS,
+    healthTimeoutMs: config.HEALTH_TIMEOUT_MS,
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, 'api listening'));
 
@@ -36,8 +49,8 @@ async function main() {
     await tracing.shutdown();
     process.exit(0);
   };
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
 }
 
 main().catch((err) => {

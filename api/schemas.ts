@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { FailureReason } from '../contracts/errors';
+import { healthReportSchema } from '../contracts/health';
+import type { Compensation, OrderStatus, OrderStep } from '../contracts/orders';
+
+/*
+ * The API's request and response shapes. Requests are validated with these at the edge, handlers
+ * are typed by them, and the OpenAPI document (/openapi.json) is generated from them; `id` in
+ * `.meta()` names a schema in the document's components.
+ */
 
 const text = (max: number) => z.string().trim().min(1).max(max);
 
@@ -30,23 +39,147 @@ export const placeOrderSchema = z
       if (seen.has(item.sku)) ctx.addIssue({ code: 'custom', path: ['items', index, 'sku'], message: `duplicate SKU ${item.sku}: combine the quantities` });
       seen.add(item.sku);
     });
-  });
+  })
+  .meta({ id: 'PlaceOrder' });
 export type PlaceOrderBody = z.infer<typeof placeOrderSchema>;
 
 export const idempotencyKeySchema = z
   .string({ error: 'the Idempotency-Key header is required' })
   .trim()
   .min(1, 'the Idempotency-Key header is required')
-  .max(255);
+  .max(255)
+  .meta({ description: 'names the order: the same key again answers with the same order', example: '7d0c6f9e-first-order' });
 
-export const cancelOrderSchema = z.strictObject({ reason: text(500).optional() });
+export const placeOrderHeaders = z.object({ 'idempotency-key': idempotencyKeySchema });
+
+export const cancelOrderSchema = z.strictObject({ reason: text(500).optional() }).meta({ id: 'CancelOrder' });
 
 export const orderIdSchema = z.uuid();
 
-export const reviewOrderSchema = z.strictObject({
-  decision: z.enum(['approve', 'reject']),
-  reason: text(500).optional(),
+/** A path that names an order; an id that cannot be one answers 404, like an unknown one. */
+export const orderParams = z.object({ id: orderIdSchema.meta({ description: 'the order ID (from the Location of POST /orders)' }) });
+
+export const reviewOrderSchema = z
+  .strictObject({
+    decision: z.enum(['approve', 'reject']),
+    reason: text(500).optional(),
+  })
+  .meta({ id: 'ReviewOrder' });
+
+const reviewer = 'who reviews: required';
+export const reviewHeaders = z.object({
+  // checked before anything else (403 without it), so validation never sees another value
+  'x-role': z.literal('reviewer').meta({ description: 'reviewing needs the reviewer role; anything else answers 403' }),
+  'x-user': z.string({ error: reviewer }).trim().min(1, reviewer).meta({ description: 'who reviews, for the audit trail', example: 'risk@example.com' }),
 });
+
+// ---- responses ----------------------------------------------------------------------------------
+
+/** Lists that mirror the contract's unions; the checks below stop the two from drifting apart. */
+const ORDER_STATUSES = [
+  'PENDING',
+  'RESERVING_STOCK',
+  'AUTHORISING_PAYMENT',
+  'AWAITING_REVIEW',
+  'CREATING_SHIPMENT',
+  'AWAITING_PICKUP',
+  'CAPTURING_PAYMENT',
+  'COMPLETING',
+  'COMPENSATING',
+  'NEEDS_ATTENTION',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+] as const satisfies readonly OrderStatus[];
+export const FORWARD_STEPS = [
+  'OrderPlaced',
+  'StockReserved',
+  'PaymentAuthorised',
+  'ShipmentCreated',
+  'PickupConfirmed',
+  'PaymentCaptured',
+  'OrderCompleted',
+] as const satisfies readonly OrderStep[];
+const COMPENSATIONS = ['StockReleased', 'PaymentVoided', 'PaymentRefunded', 'ShipmentCancelled'] as const satisfies readonly Compensation[];
+type AllListed<Union, List extends readonly string[]> = [Exclude<Union, List[number]>] extends [never] ? true : Exclude<Union, List[number]>;
+const everyMemberListed: [
+  AllListed<OrderStatus, typeof ORDER_STATUSES>,
+  AllListed<OrderStep, typeof FORWARD_STEPS>,
+  AllListed<Compensation, typeof COMPENSATIONS>,
+] = [true, true, true];
+void everyMemberListed;
+
+export const orderStatusSchema = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
+const compensationSchema = z.enum(COMPENSATIONS);
+
+export const errorSchema = z
+  .object({
+    error: z.string().meta({ description: 'a stable code, e.g. validation_failed, not_found, not_cancellable' }),
+    message: z.string(),
+    fields: z
+      .array(z.object({ field: z.string().meta({ example: 'body.items.0.quantity' }), message: z.string() }))
+      .optional()
+      .meta({ description: 'with validation_failed: every field at fault (headers.*, body.*)' }),
+  })
+  .meta({ id: 'Error' });
+
+export const productSchema = z
+  .object({
+    sku: z.string(),
+    name: z.string(),
+    price: z.number().int().meta({ description: 'minor units (cents)' }),
+    currency: z.string(),
+    available: z.number().int().meta({ description: 'units in stock now' }),
+  })
+  .meta({ id: 'Product' });
+export const productsSchema = z.array(productSchema);
+
+export const acceptedOrderSchema = z.object({ orderId: z.uuid(), status: orderStatusSchema }).meta({ id: 'AcceptedOrder' });
+
+export const orderEventSchema = z
+  .object({
+    type: z.string().meta({ description: 'OrderPlaced, StockReserved, …, OrderCompleted, CompensationRan, OrderFailed, …' }),
+    at: z.string().meta({ description: 'when it happened (ISO 8601)', format: 'date-time' }),
+    data: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'OrderEvent' });
+export type OrderEventView = z.infer<typeof orderEventSchema>;
+
+export const orderViewSchema = z
+  .object({
+    orderId: z.uuid(),
+    customerId: z.string(),
+    status: orderStatusSchema,
+    items: z.array(
+      z.object({
+        sku: z.string(),
+        quantity: z.number().int(),
+        unitPrice: z.number().int().nullable().optional().meta({ description: 'minor units, once the stock is priced' }),
+      }),
+    ),
+    total: z.number().int().nullable().meta({ description: 'minor units; null until the stock is priced' }),
+    currency: z.string().nullable(),
+    steps: z.array(z.enum(FORWARD_STEPS)).meta({ description: 'the forward steps done, in order' }),
+    compensations: z.array(compensationSchema).meta({ description: 'the undos run, in order' }),
+    failureReason: z.enum(FailureReason).optional(),
+    cancellationReason: z.string().optional(),
+    attention: z
+      .object({ pending: z.array(compensationSchema), error: z.string(), since: z.string() })
+      .optional()
+      .meta({ description: 'while NEEDS_ATTENTION: the undos still to run and why the first is stuck' }),
+    resolvedByHand: z.array(compensationSchema).optional(),
+    review: z.object({ decision: z.enum(['approve', 'reject']), reviewer: z.string(), reason: z.string().optional() }).optional(),
+    events: z.array(orderEventSchema),
+  })
+  .meta({ id: 'Order' });
+export type OrderView = z.infer<typeof orderViewSchema>;
+
+export const cancellingSchema = z.object({ orderId: z.uuid(), status: z.literal('CANCELLING'), previousStatus: orderStatusSchema }).meta({ id: 'Cancelling' });
+
+export const reviewResultSchema = z.object({ orderId: z.uuid(), decision: z.enum(['approve', 'reject']) }).meta({ id: 'ReviewResult' });
+
+export const healthSchema = healthReportSchema.meta({ id: 'Health' });
+export const liveSchema = z.object({ status: z.literal('ok') }).meta({ id: 'Live' });
 
 /** Field-level problems, as the 400 body lists them. */
 export interface FieldError {
@@ -63,9 +196,15 @@ export function requestHash(value: unknown): string {
     Array.isArray(v)
       ? v.map(canonical)
       : v && typeof v === 'object'
-        ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)).map(([k, x]) => [k, canonical(x)]))
+        ? Object.fromEntries(
+            Object.entries(v as Record<string, unknown>)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([k, x]) => [k, canonical(x)]),
+          )
         : v;
-  return createHash('sha256').update(JSON.stringify(canonical(value))).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(value)))
+    .digest('hex');
 }
 
 /**

@@ -41,12 +41,10 @@ function perProcess(named: Map<number, string>, read: (fields: string[]) => numb
 }
 
 /** CPU seconds (user + system: fields 14 and 15 of stat) of every process group so far. */
-export const cpuSnapshot = (named: Map<number, string>): Map<string, number> =>
-  perProcess(named, (f) => (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
+export const cpuSnapshot = (named: Map<number, string>): Map<string, number> => perProcess(named, (f) => (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND);
 
 /** Resident memory in MB (field 24 of stat, in pages) of every process group now. */
-export const rssSnapshot = (named: Map<number, string>): Map<string, number> =>
-  perProcess(named, (f) => (Number(f[21]) * PAGE_BYTES) / 2 ** 20);
+export const rssSnapshot = (named: Map<number, string>): Map<string, number> => perProcess(named, (f) => (Number(f[21]) * PAGE_BYTES) / 2 ** 20);
 
 /** CPU seconds spent by each group between two snapshots, largest first. */
 export function cpuBetween(before: Map<string, number>, after: Map<string, number>): Record<string, number> {

@@ -13,13 +13,18 @@ export function renderChart(results: BenchResults): string {
     const lines = series
       .map((s) => {
         const pts = s.values.map((v, i) => `${x(i)},${y(v)}`).join(' ');
-        const dots = s.values.map((v, i) => `<circle cx="${x(i)}" cy="${y(v)}" r="3" fill="${s.colour}"><title>${s.name}: ${v} ${unit}</title></circle>`).join('');
+        const dots = s.values
+          .map((v, i) => `<circle cx="${x(i)}" cy="${y(v)}" r="3" fill="${s.colour}"><title>${s.name}: ${v} ${unit}</title></circle>`)
+          .join('');
         return `<polyline fill="none" stroke="${s.colour}" stroke-width="2" points="${pts}"/>${dots}`;
       })
       .join('');
     const ticks = xs.map((c, i) => `<text x="${x(i)}" y="${h - pad + 18}" text-anchor="middle">${c}</text>`).join('');
     const yTicks = [0, 0.25, 0.5, 0.75, 1]
-      .map((f) => `<text x="${pad - 8}" y="${y(f * max) + 4}" text-anchor="end">${Math.round(f * max)}</text><line x1="${pad}" x2="${w - pad}" y1="${y(f * max)}" y2="${y(f * max)}" stroke="#eee"/>`)
+      .map(
+        (f) =>
+          `<text x="${pad - 8}" y="${y(f * max) + 4}" text-anchor="end">${Math.round(f * max)}</text><line x1="${pad}" x2="${w - pad}" y1="${y(f * max)}" y2="${y(f * max)}" stroke="#eee"/>`,
+      )
       .join('');
     const legend = series.map((s, i) => `<text x="${pad + 10 + i * 150}" y="20" fill="${s.colour}">■ ${s.name}</text>`).join('');
     return `<figure><figcaption>${title}</figcaption><svg width="${w}" height="${h}" font-family="sans-serif" font-size="12">${yTicks}${lines}${ticks}${legend}

@@ -1,16 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { POOLS } from '../lib/infra/platform';
 import { PROJECT_ROOT } from '../lib/infra/paths';
-
-export const FLOOR_NAMESPACE = 'floor';
+import { FLOOR_CALLS, FLOOR_NAMESPACE, FLOOR_WORKFLOW_TASK_QUEUE } from './floor-contract';
 
 /**
- * The floor's workers: one process per task queue of the platform (`bench/floor-worker.ts`),
- * in their own namespace, with the environment (and so the worker settings) the pools get.
+ * The floor's workers: one process (`bench/floor-worker.ts`) for the floor workflow's task queue
+ * and one for each service it calls, in the floor's namespace, with the environment (and so the
+ * worker settings) the pools get.
  */
 export function startFloorWorkers(env: NodeJS.ProcessEnv): Array<{ name: string; child: ChildProcess }> {
-  return POOLS.map((queue) => ({
+  return [FLOOR_WORKFLOW_TASK_QUEUE, ...Object.keys(FLOOR_CALLS)].map((queue) => ({
     name: `floor-worker-${queue}`,
     child: spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'bench', 'floor-worker.ts'), queue], {
       cwd: PROJECT_ROOT,

@@ -7,12 +7,13 @@ import { ensureTemporalTools } from '../lib/infra/tools';
 import { DATA_DIR } from '../lib/infra/paths';
 import { freePort } from '../lib/net';
 import { cpuBetween, cpuSnapshot } from './breakdown';
-import { FLOOR_NAMESPACE, startFloorWorkers } from './floor-workers';
+import { FLOOR_NAMESPACE, FLOOR_WORKFLOW_TASK_QUEUE } from './floor-contract';
+import { startFloorWorkers } from './floor-workers';
 import type { floorWorkflow } from './floor-workflow';
 
 /**
  * The floor alone, for comparing dev server settings (BENCHMARKS.md, "Dev server"): a file-backed
- * dev server started with TEMPORAL_DYNAMIC_CONFIG and TEMPORAL_SQLITE_PRAGMAS (or the platform's defaults), the four floor
+ * dev server started with TEMPORAL_DYNAMIC_CONFIG and TEMPORAL_SQLITE_PRAGMAS (or the platform's defaults), the floor's
  * worker processes, and the floor workflow at each level of LEVELS (1,64) for SECS (8) seconds.
  *
  *   TEMPORAL_DYNAMIC_CONFIG=history.transferProcessorMaxPollRPS=20 node --import tsx bench/probe-dev-server.ts
@@ -24,7 +25,7 @@ const temporal = await startTemporalDevServer({ cli: tools.cli, port: await free
 const workers = startFloorWorkers({ ...process.env, TEMPORAL_ADDRESS: temporal.address });
 const named = () => new Map(workers.map(({ name, child }) => [child.pid!, name]));
 const client = new Client({ connection: await Connection.connect({ address: temporal.address }), namespace: FLOOR_NAMESPACE });
-await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: 'orders', workflowId: `warm-up-${randomUUID()}` });
+await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: FLOOR_WORKFLOW_TASK_QUEUE, workflowId: `warm-up-${randomUUID()}` });
 for (const concurrency of (process.env.LEVELS ?? '1,64').split(',').map(Number)) {
   const seconds = Number(process.env.SECS ?? 8);
   const until = Date.now() + seconds * 1000;
@@ -34,7 +35,7 @@ for (const concurrency of (process.env.LEVELS ?? '1,64').split(',').map(Number))
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (Date.now() < until) {
-        await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: 'orders', workflowId: randomUUID() });
+        await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: FLOOR_WORKFLOW_TASK_QUEUE, workflowId: randomUUID() });
         done++;
       }
     }),

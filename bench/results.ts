@@ -24,7 +24,21 @@ export interface SweepRow {
   floor_cpu_s?: Record<string, number>;
   steps?: Record<string, StepLatency>;
   floor_steps?: Record<string, StepLatency>;
-  rounds?: Array<{ orders_per_s: number; floor_orders_per_s: number }>;
+  /** each turn's own figures (the actions per order of a turn: absent before the 2026-12 runs) */
+  rounds?: Array<{ orders_per_s: number; floor_orders_per_s: number; actions_per_order?: number; floor_actions_per_order?: number }>;
+  // Absent from results written before they were measured (the 2026-11 runs).
+  /** Temporal's billable actions (the server's `action` counter) per completed order, in the platform's namespace */
+  actions_per_order?: number;
+  /** the same per floor workflow, in the floor's namespace */
+  floor_actions_per_order?: number;
+  /** by `action_type`: grpc_StartWorkflowExecution, command_ScheduleActivityTask, … */
+  actions_per_order_by_type?: Record<string, number>;
+  floor_actions_per_order_by_type?: Record<string, number>;
+  /** CPU ms per completed order (per floor workflow) of every process together, and by process */
+  cpu_ms_per_order?: number;
+  floor_cpu_ms_per_order?: number;
+  cpu_ms_per_order_by_process?: Record<string, number>;
+  floor_cpu_ms_per_order_by_process?: Record<string, number>;
 }
 
 /** One fixed arrival rate of the open loop. */
@@ -39,7 +53,11 @@ export interface OpenLoopRow {
   errors: number;
 }
 
-/** bench/results/<timestamp>.json: the named fields are those of the level with the most orders per second. */
+/**
+ * bench/results/<timestamp>.json: the named fields are those of the level with the most orders per second.
+ * The floor of the 2026-11 runs was another workflow: twelve no-ops on the queues of the platform's own
+ * twelve steps, where the floor now runs one per call a completed order makes to another service.
+ */
 export interface BenchResults {
   at: string;
   machine: { cpus: number; cpu_model?: string; memory_gb: number; node: string };
@@ -56,6 +74,11 @@ export interface BenchResults {
   e2e_p99_ms: number | null;
   floor_orders_per_s: number | null;
   floor_ratio: number | null;
+  // The four below are absent from results written before they were measured (the 2026-11 runs).
+  actions_per_order?: number | null;
+  floor_actions_per_order?: number | null;
+  cpu_ms_per_order?: number | null;
+  floor_cpu_ms_per_order?: number | null;
   saturation_concurrency: number | null;
   burst_drain_s: number;
   burst_lost: number;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { ORDERS_TASK_QUEUE, orderWorkflowId } from '../contracts/orders';
+import { orderWorkflowId } from '../contracts/orders';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
 import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, stopProcess, waitForHttp, type PoolCounts } from '../lib/infra/platform';
@@ -14,8 +14,10 @@ import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import type { floorWorkflow } from './floor-workflow';
+import { actionsBetween, scrapeActions, type ActionCounts } from './actions';
 import { renderChart } from './chart';
-import { FLOOR_NAMESPACE, startFloorWorkers } from './floor-workers';
+import { FLOOR_NAMESPACE, FLOOR_WORKFLOW_TASK_QUEUE } from './floor-contract';
+import { startFloorWorkers } from './floor-workers';
 import type { BenchResults, OpenLoopRow, SweepRow } from './results';
 import { apiEnv } from '../api/config';
 import { parseEnv } from '../lib/config';
@@ -27,9 +29,12 @@ import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown
 
 /**
  * `npm run bench`: the platform's throughput and latency through its real API, and in the same
- * run the floor — a bare workflow with the same twelve no-op activities on the same server, task
- * queues and worker settings — so the ratio says how much of the orchestrator's capacity the
- * platform's own work leaves unused. Everything it starts is its own, on free ports.
+ * run the floor — the least Temporal work that reaches a completed order's outcome
+ * (`bench/floor-workflow.ts`) on the same server and worker settings — so the ratio says how much
+ * of the orchestrator's capacity the platform's own work leaves unused. For both sides it counts
+ * Temporal's billable actions per order (the server's own `action` counter, the platform in its
+ * namespace, the floor in `floor`) and the CPU per order of every process. Everything it starts is
+ * its own, on free ports.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 /** each level alternates platform and floor this many times (SECONDS split between the turns) */
@@ -101,6 +106,9 @@ const orderBody = (i: number) =>
     shippingAddress: { name: 'Bench', line1: '1 Load St', city: 'Leeds', postalCode: 'LS1', country: 'GB' },
   });
 
+/** What a failed run must stop before it exits, last started first (Temporal and PostgreSQL run in their own process groups). */
+const startedProcesses: Array<() => Promise<unknown>> = [];
+
 async function main() {
   const started = Date.now();
   const tools = await ensureTemporalTools(say);
@@ -108,6 +116,7 @@ async function main() {
   await rm(dir, { recursive: true, force: true });
   const pgPort = await freePort();
   const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: pgPort, fresh: true });
+  startedProcesses.push(() => postgres.stop());
   const urls = Object.fromEntries(DATABASES.map((db) => [db, postgresUrl(pgPort, db)])) as Record<DatabaseName, string>;
   await prepareDatabases(urls, { adminUrl: postgres.url('postgres') });
   // Enough stock that the sweep never runs out: the benchmark measures completions, not refusals.
@@ -116,12 +125,17 @@ async function main() {
   await inventory.query('UPDATE products SET stock = 10000000');
   await inventory.end();
   // Like npm start, a file-backed server (BENCH_TEMPORAL_DB=memory measures the in-memory one).
+  // The platform's namespace is the one its processes are configured with (TEMPORAL_NAMESPACE).
+  const platformNamespace = parseEnv(ordersPool.env, process.env).TEMPORAL_NAMESPACE;
   const temporal = await startTemporalDevServer({
     cli: tools.cli,
     port: await freePort(),
     ...(process.env.BENCH_TEMPORAL_DB === 'memory' ? {} : { dbFile: join(dir, 'temporal.db') }),
-    namespaces: ['default', FLOOR_NAMESPACE],
+    namespaces: [platformNamespace, FLOOR_NAMESPACE],
+    metricsPort: await freePort(),
   });
+  startedProcesses.push(() => temporal.stop());
+  const actionCounts = () => scrapeActions(temporal.metricsUrl!);
   const bundle = await buildWorkflowBundle();
   const apiPort = await freePort();
   const env = {
@@ -134,11 +148,13 @@ async function main() {
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
   };
   const platform = await launchPlatform({ env, counts, apiPort, logDir: join(dir, 'logs') });
+  startedProcesses.push(() => platform.stop());
   await waitForHttp(`${platform.apiUrl}/healthz`);
   const floorWorkers = startFloorWorkers(env);
+  startedProcesses.push(() => Promise.all(floorWorkers.map(({ child }) => stopProcess(child))));
   const connection = await Connection.connect({ address: temporal.address });
   const floorClient = new Client({ connection, namespace: FLOOR_NAMESPACE });
-  const ordersClient = new Client({ connection });
+  const ordersClient = new Client({ connection, namespace: platformNamespace });
   /** Processes by name for the CPU breakdown (Temporal and PostgreSQL are found by command). */
   const namedPids = () =>
     new Map<number, string>([
@@ -147,6 +163,8 @@ async function main() {
       ...floorWorkers.map(({ name, child }) => [child.pid!, name] as [number, string]),
     ]);
   const STEP_SAMPLE = 40;
+  /** the server publishes its counters about once a second: wait this long before the last count of a level */
+  const ACTIONS_SETTLE_MS = 2000;
   const ordersDb = new pg.Pool({ connectionString: urls.orders, max: 2, application_name: 'bench' });
   const admin = new pg.Pool({ connectionString: postgres.url('postgres'), max: 1, application_name: 'bench' });
   const watcher = completionWatcher(ordersDb);
@@ -156,7 +174,7 @@ async function main() {
   let maxBackground = 0;
   const maxByDatabase: Record<string, number> = {};
   const rssMb: Record<string, number> = {};
-  const sampler = setInterval(async () => {
+  const sample = async () => {
     // Client connections only: autovacuum workers also show up in a database's rows, but they
     // have their own slots beside max_connections and no pool opens them.
     const { rows } = await admin.query<{ datname: string; n: string; background: string }>(
@@ -164,12 +182,17 @@ async function main() {
        FROM pg_stat_activity WHERE datname = ANY($1) AND application_name <> 'bench' GROUP BY datname`,
       [DATABASES.map((d) => d)],
     );
-    maxBackground = Math.max(maxBackground, rows.reduce((s, r) => s + Number(r.background), 0));
+    maxBackground = Math.max(
+      maxBackground,
+      rows.reduce((s, r) => s + Number(r.background), 0),
+    );
     const total = rows.reduce((s, r) => s + Number(r.n), 0);
     maxConnections = Math.max(maxConnections, total);
     for (const r of rows) maxByDatabase[r.datname] = Math.max(maxByDatabase[r.datname] ?? 0, Number(r.n));
     for (const [label, mb] of rssSnapshot(namedPids())) rssMb[label] = Math.max(rssMb[label] ?? 0, round(mb));
-  }, 250);
+  };
+  // A sample that fails (the server busy restarting) is skipped; the next one counts.
+  const sampler = setInterval(() => void sample().catch(() => undefined), 250);
 
   let n = 0;
   async function place(key: string = randomUUID(), body: string = orderBody(n++)): Promise<Placed | undefined> {
@@ -230,7 +253,7 @@ async function main() {
     timedLoop(concurrency, seconds, async (round) => {
       const started = Date.now();
       const workflowId = `floor-${randomUUID()}`;
-      await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId });
+      await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: FLOOR_WORKFLOW_TASK_QUEUE, workflowId });
       round.latency.push(Date.now() - started);
       round.done.push(workflowId);
       round.completed++;
@@ -250,29 +273,56 @@ async function main() {
    * One level of the sweep: the platform and the floor in ROUNDS alternating turns of
    * SECONDS / ROUNDS each, so that the machine drifting in speed over minutes (it does, by up to a
    * third for the same floor) weighs on both sides alike. CPU is counted per side, across turns.
+   *
+   * Actions are counted per namespace, from the start of a side's turn to the start of its next
+   * turn (or, after the last, to a count taken once the server has published what it counted):
+   * the other side's turn in between runs in another namespace, and the window takes in the last
+   * steps of workflows whose end the turn saw just before the server recorded them. All of the
+   * platform's namespace is counted: what the API starts to take an order, and the reconciliation
+   * schedule when it fires during the level.
    */
   async function level(concurrency: number): Promise<SweepRow> {
     const platformRounds: Round[] = [];
     const floorRounds: Round[] = [];
     const platformCpu = new Map<string, number>();
     const floorCpu = new Map<string, number>();
+    const platformActionMarks: ActionCounts[] = [];
+    const floorActionMarks: ActionCounts[] = [];
     const addCpu = (into: Map<string, number>, spent: Record<string, number>) => {
       for (const [k, v] of Object.entries(spent)) into.set(k, (into.get(k) ?? 0) + v);
     };
     for (let i = 0; i < ROUNDS; i++) {
+      platformActionMarks.push(await actionCounts());
       const cpu0 = cpuSnapshot(namedPids());
       platformRounds.push(await closedLoop(concurrency, SECONDS / ROUNDS));
       const cpu1 = cpuSnapshot(namedPids());
+      floorActionMarks.push(await actionCounts());
       floorRounds.push(await floorLoop(concurrency, SECONDS / ROUNDS));
       const cpu2 = cpuSnapshot(namedPids());
       addCpu(platformCpu, cpuBetween(cpu0, cpu1));
       addCpu(floorCpu, cpuBetween(cpu1, cpu2));
     }
+    await new Promise((r) => setTimeout(r, ACTIONS_SETTLE_MS));
+    const settled = await actionCounts();
+    platformActionMarks.push(settled);
+    floorActionMarks.push(settled);
+    const actionsOf = (marks: ActionCounts[], namespace: string, i: number) => actionsBetween(marks[i]!, marks[i + 1]!, namespace);
+    const platformActions = actionsBetween(platformActionMarks[0]!, settled, platformNamespace);
+    const floorActions = actionsBetween(floorActionMarks[0]!, settled, FLOOR_NAMESPACE);
     const p = merge(platformRounds);
     const f = merge(floorRounds);
     const ordersPerS = round(p.completed / p.seconds, 2);
     const floorPerS = round(f.completed / f.seconds, 2);
     const cpu = (m: Map<string, number>) => Object.fromEntries([...m].map(([k, v]) => [k, round(v, 2)] as const).sort((a, b) => b[1] - a[1]));
+    /** A count per completed order (or floor workflow), by key, largest first. */
+    const perOrder = (spent: Record<string, number>, n: number, scale = 1, digits = 2) =>
+      Object.fromEntries(
+        Object.entries(spent)
+          .map(([k, v]) => [k, n > 0 ? round((v * scale) / n, digits) : 0] as const)
+          .sort((a, b) => b[1] - a[1]),
+      );
+    const total = (spent: Record<string, number>) => Object.values(spent).reduce((sum, v) => sum + v, 0);
+    const perOrderTotal = (spent: Record<string, number>, n: number, scale = 1, digits = 2) => (n > 0 ? round((total(spent) * scale) / n, digits) : 0);
     return {
       concurrency,
       orders_per_s: ordersPerS,
@@ -290,13 +340,30 @@ async function main() {
       floor_p50_ms: pct(f.latency, 50),
       floor_p99_ms: pct(f.latency, 99),
       floor_ratio: round(ordersPerS / floorPerS, 2),
-      // CPU seconds by process while each side ran
+      // Temporal's billable actions per completed order (platform) and per floor workflow
+      actions_per_order: perOrderTotal(platformActions, p.completed),
+      floor_actions_per_order: perOrderTotal(floorActions, f.completed),
+      actions_per_order_by_type: perOrder(platformActions, p.completed),
+      floor_actions_per_order_by_type: perOrder(floorActions, f.completed),
+      // CPU seconds by process while each side ran, and the same in ms per completed order
       cpu_s: cpu(platformCpu),
       floor_cpu_s: cpu(floorCpu),
+      cpu_ms_per_order: perOrderTotal(Object.fromEntries(platformCpu), p.completed, 1000, 0),
+      floor_cpu_ms_per_order: perOrderTotal(Object.fromEntries(floorCpu), f.completed, 1000, 0),
+      cpu_ms_per_order_by_process: perOrder(Object.fromEntries(platformCpu), p.completed, 1000, 1),
+      floor_cpu_ms_per_order_by_process: perOrder(Object.fromEntries(floorCpu), f.completed, 1000, 1),
       // from the last workflows of each side: the steady state, not the ramp-up
       steps: await stepLatencies(ordersClient, p.done.slice(-STEP_SAMPLE), pct),
       floor_steps: await stepLatencies(floorClient, f.done.slice(-STEP_SAMPLE), pct),
-      rounds: platformRounds.map((r, i) => ({ orders_per_s: round(r.completed / r.seconds, 2), floor_orders_per_s: round(floorRounds[i]!.completed / floorRounds[i]!.seconds, 2) })),
+      rounds: platformRounds.map((r, i) => {
+        const fr = floorRounds[i]!;
+        return {
+          orders_per_s: round(r.completed / r.seconds, 2),
+          floor_orders_per_s: round(fr.completed / fr.seconds, 2),
+          actions_per_order: perOrderTotal(actionsOf(platformActionMarks, platformNamespace, i), r.completed),
+          floor_actions_per_order: perOrderTotal(actionsOf(floorActionMarks, FLOOR_NAMESPACE, i), fr.completed),
+        };
+      }),
     };
   }
 
@@ -341,19 +408,24 @@ async function main() {
 
   // Warm up before measuring: the floor workers have bundled their workflow and are polling, and
   // every process of the platform has run each step once (module loading, JIT, connections).
-  await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: ORDERS_TASK_QUEUE, workflowId: `floor-warm-up-${randomUUID()}` });
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let i = 0; i < 5; i++) {
-      const placed = await place();
-      if (placed) await watcher.wait(placed.orderId);
-    }
-  }));
+  await floorClient.workflow.execute<typeof floorWorkflow>('floorWorkflow', {
+    taskQueue: FLOOR_WORKFLOW_TASK_QUEUE,
+    workflowId: `floor-warm-up-${randomUUID()}`,
+  });
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 5; i++) {
+        const placed = await place();
+        if (placed) await watcher.wait(placed.orderId);
+      }
+    }),
+  );
 
   say(`closed loop at ${LEVELS.join(', ')} orders in flight, ${SECONDS}s each, platform and floor alternating in ${ROUNDS} turns`);
   const sweep = [];
   for (const c of LEVELS) {
     const row = await level(c);
-    say(JSON.stringify({ ...row, steps: undefined, floor_steps: undefined }));
+    say(JSON.stringify({ ...row, steps: undefined, floor_steps: undefined, cpu_s: undefined, floor_cpu_s: undefined }));
     sweep.push(row);
   }
 
@@ -401,8 +473,7 @@ async function main() {
   clearInterval(sampler);
   // The budget from the processes' own configuration: every *_DB_POOL_MAX of each pool process
   // (its database and, for payments and shipping, the simulation's), times its processes, and the API's.
-  const poolMaxima = (config: object) =>
-    Object.entries(config).reduce((sum, [key, value]) => sum + (key.endsWith('_DB_POOL_MAX') ? Number(value) : 0), 0);
+  const poolMaxima = (config: object) => Object.entries(config).reduce((sum, [key, value]) => sum + (key.endsWith('_DB_POOL_MAX') ? Number(value) : 0), 0);
   const specs = { orders: ordersPool, inventory: inventoryPool, payments: paymentsPool, shipping: shippingPool };
   const budget = POOLS.reduce((sum, pool) => sum + counts[pool] * poolMaxima(parseEnv(specs[pool].env, env)), 0) + parseEnv(apiEnv, env).API_DB_POOL_MAX;
   const saturated = sweep.reduce<(typeof sweep)[number] | undefined>((best, r) => (!best || r.orders_per_s > best.orders_per_s ? r : best), undefined);
@@ -422,6 +493,10 @@ async function main() {
     e2e_p99_ms: saturated?.e2e_p99_ms ?? null,
     floor_orders_per_s: saturated?.floor_orders_per_s ?? null,
     floor_ratio: saturated?.floor_ratio ?? null,
+    actions_per_order: saturated?.actions_per_order ?? null,
+    floor_actions_per_order: saturated?.floor_actions_per_order ?? null,
+    cpu_ms_per_order: saturated?.cpu_ms_per_order ?? null,
+    floor_cpu_ms_per_order: saturated?.floor_cpu_ms_per_order ?? null,
     saturation_concurrency: saturated?.concurrency ?? null,
     burst_drain_s: burstDrainS,
     burst_lost: burstLost,
@@ -452,7 +527,8 @@ async function main() {
   await postgres.stop();
 }
 
-main().catch((err) => {
+main().catch(async (err) => {
   console.error('[bench] failed:', err);
+  for (const stop of startedProcesses.reverse()) await stop().catch(() => undefined);
   process.exit(1);
 });

@@ -18,6 +18,10 @@ export const ErrorType = {
   NotNeedingAttention: 'NotNeedingAttention',
   /** A forward step found its compensation had already run (a zombie retry after a timeout). */
   AlreadyCompensated: 'AlreadyCompensated',
+  /** A service did not answer within a forward step's deadline (its retries ran out). */
+  InventoryUnavailable: 'InventoryUnavailable',
+  PaymentsUnavailable: 'PaymentsUnavailable',
+  ShippingServiceUnavailable: 'ShippingServiceUnavailable',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
@@ -45,4 +49,7 @@ export const failureReasonByErrorType: Partial<Record<string, FailureReason>> = 
   [ErrorType.ShippingUnavailable]: FailureReason.SHIPPING_UNAVAILABLE,
   [ErrorType.PickupTimeout]: FailureReason.SHIPPING_TIMEOUT,
   [ErrorType.ReviewRejected]: FailureReason.REVIEW_REJECTED,
+  [ErrorType.InventoryUnavailable]: FailureReason.INVENTORY_UNAVAILABLE,
+  [ErrorType.PaymentsUnavailable]: FailureReason.PAYMENTS_UNAVAILABLE,
+  [ErrorType.ShippingServiceUnavailable]: FailureReason.SHIPPING_SERVICE_UNAVAILABLE,
 };

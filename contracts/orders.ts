@@ -9,8 +9,6 @@ export const ORDERS_TASK_QUEUE = 'orders';
 
 const ORDER_WORKFLOW_PREFIX = 'order-';
 export const orderWorkflowId = (orderId: string): string => `${ORDER_WORKFLOW_PREFIX}${orderId}`;
-export const catalogueWorkflowId = (requestId: string): string => `catalogue-${requestId}`;
-export const healthWorkflowId = (requestId: string): string => `health-${requestId}`;
 
 /** Idempotency key of one side effect of one order: never time or randomness. */
 export const stepKey = (workflowId: string, step: string): string => `${workflowId}:${step}`;
@@ -34,14 +32,7 @@ export const TERMINAL_STATUSES: readonly OrderStatus[] = ['COMPLETED', 'FAILED',
 export const isTerminal = (status: string): boolean => (TERMINAL_STATUSES as readonly string[]).includes(status);
 
 /** Forward steps, named as the events that record them. */
-export type OrderStep =
-  | 'OrderPlaced'
-  | 'StockReserved'
-  | 'PaymentAuthorised'
-  | 'ShipmentCreated'
-  | 'PickupConfirmed'
-  | 'PaymentCaptured'
-  | 'OrderCompleted';
+export type OrderStep = 'OrderPlaced' | 'StockReserved' | 'PaymentAuthorised' | 'ShipmentCreated' | 'PickupConfirmed' | 'PaymentCaptured' | 'OrderCompleted';
 
 export type Compensation = 'StockReleased' | 'PaymentVoided' | 'PaymentRefunded' | 'ShipmentCancelled';
 
@@ -105,6 +96,14 @@ export interface OrderLineView extends OrderLine {
   unitPrice?: number;
 }
 
+/** One entry of the order's event log, as GET /orders/:id shows it. */
+export interface OrderEventView {
+  type: OrderEventType;
+  /** when it happened (workflow time) */
+  at: string;
+  data: Record<string, unknown>;
+}
+
 export interface OrderState {
   orderId: string;
   customerId: string;
@@ -121,6 +120,12 @@ export interface OrderState {
   /** undos an operator declared done by hand */
   resolvedByHand?: Compensation[];
   review?: { decision: 'approve' | 'reject'; reviewer: string; reason?: string };
+  /**
+   * The order's event log so far. While the order runs this is the live log (the orders
+   * database receives it when the order ends, or parks for an operator); once it has ended the
+   * database holds the same entries.
+   */
+  events: OrderEventView[];
 }
 
 export interface OrderResult {
@@ -149,6 +154,8 @@ export interface RecordOrderEventInput {
   failureReason?: FailureReason;
   /** set by StockReserved: the prices the order is charged at */
   pricing?: { lines: ReservedLine[]; total: number; currency: string };
+  /** when it happened (workflow time); the write's own time when absent */
+  at?: string;
 }
 
 export interface ReviewOrderRequest {
@@ -189,12 +196,6 @@ export interface AttentionResult {
 export interface PickupConfirmation {
   carrierRef: string;
   pickedUpAt: string;
-}
-
-export interface ServiceHealth {
-  service: string;
-  ok: boolean;
-  error?: string;
 }
 
 export const getOrderStateQuery = defineQuery<OrderState>('getOrderState');

@@ -16,8 +16,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
 export const LOCAL_PG_PORT = 54329;
 export const LOCAL_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 
-export const localDatabaseUrl = (database: string, port = LOCAL_PG_PORT): string =>
-  `postgresql://postgres:postgres@127.0.0.1:${port}/${database}`;
+export const localDatabaseUrl = (database: string, port = LOCAL_PG_PORT): string => `postgresql://postgres:postgres@127.0.0.1:${port}/${database}`;
 
 export const temporalEnv = {
   TEMPORAL_ADDRESS: z.string().min(1).default(LOCAL_TEMPORAL_ADDRESS),

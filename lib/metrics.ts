@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { ActivityInboundCallsInterceptor, ActivityExecuteInput, Next } from '@temporalio/worker';
 import type { Context } from '@temporalio/activity';
 import type { RequestHandler } from 'express';
@@ -70,7 +70,9 @@ export function trackPool(database: string, pool: Pool): Pool {
 export const httpMetrics: RequestHandler = (req, res, next) => {
   const end = httpDuration.startTimer();
   res.on('finish', () => {
-    const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
+    // Express types `req.route` as any; it is the matched layer's route, with the pattern as `path`.
+    const routePath = (req.route as { path?: unknown } | undefined)?.path;
+    const route = typeof routePath === 'string' ? `${req.baseUrl}${routePath}` : 'unmatched';
     end({ method: req.method, route, status: String(res.statusCode) });
   });
   next();
@@ -98,20 +100,47 @@ export class ActivityMetricsInterceptor implements ActivityInboundCallsIntercept
 export async function renderMetrics(coreMetricsUrl?: string): Promise<string> {
   const ours = await registry.metrics();
   if (!coreMetricsUrl) return ours;
-  const core = await fetch(coreMetricsUrl).then((r) => r.text()).catch(() => '');
+  const core = await fetch(coreMetricsUrl)
+    .then((r) => r.text())
+    .catch(() => '');
   return `${ours}\n${core}`;
 }
 
-/** A worker's /metrics endpoint. */
-export function serveMetrics(port: number, host: string, coreMetricsUrl?: string): Promise<Server> {
+/** One answer of a worker's JSON routes. */
+export interface JsonAnswer {
+  status: number;
+  body: unknown;
+}
+export type WorkerRoutes = Record<`/${string}`, () => Promise<JsonAnswer>>;
+
+/**
+ * A worker process's own HTTP server: /metrics, and the JSON routes its pool adds (/livez,
+ * /healthz, the inventory pool's /products). node:http rather than express: a handful of fixed
+ * GET routes need no router, and a worker should not carry the API's middleware.
+ */
+export function serveWorkerHttp(
+  port: number,
+  host: string,
+  { coreMetricsUrl, routes = {} }: { coreMetricsUrl?: string; routes?: WorkerRoutes } = {},
+): Promise<Server> {
+  const json = (res: ServerResponse, status: number, body: unknown) =>
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
   const server = createServer((req, res) => {
-    if (req.url !== '/metrics') {
-      res.writeHead(404).end();
+    const path = new URL(req.url ?? '/', 'http://worker').pathname;
+    if (req.method !== 'GET') return json(res, 405, { error: 'method_not_allowed', message: 'only GET' });
+    if (path === '/metrics') {
+      renderMetrics(coreMetricsUrl).then(
+        (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
       return;
     }
-    renderMetrics(coreMetricsUrl).then(
-      (text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text),
-      (err: Error) => res.writeHead(500).end(err.message),
+    const route = routes[path as `/${string}`];
+    if (!route) return json(res, 404, { error: 'not_found', message: 'no such route' });
+    route().then(
+      ({ status, body }) => json(res, status, body),
+      // A read whose service cannot answer (its database is away): the caller keeps its last copy.
+      (err: Error) => json(res, 503, { error: 'unavailable', message: err.message }),
     );
   });
   return new Promise((resolve, reject) => {

@@ -36,8 +36,7 @@ CREATE TABLE IF NOT EXISTS sim_shipments (
 CREATE INDEX IF NOT EXISTS sim_shipments_due ON sim_shipments (pickup_at) WHERE status = 'BOOKED' AND pickup_notified_at IS NULL;
 `;
 
-export const deterministicId = (prefix: string, key: string): string =>
-  `${prefix}_${createHash('sha256').update(key).digest('hex').slice(0, 20)}`;
+export const deterministicId = (prefix: string, key: string): string => `${prefix}_${createHash('sha256').update(key).digest('hex').slice(0, 20)}`;
 
 export interface LedgerEntry<R> {
   kind: string;
@@ -111,10 +110,14 @@ export function createLedger(pool: pg.Pool, system: string, faults: FaultConfig 
         response = seen.rows[0].response;
       } else {
         const entry = await apply(client);
-        await client.query(
-          'INSERT INTO sim_operations (idempotency_key, system, kind, subject, amount, response) VALUES ($1, $2, $3, $4, $5, $6)',
-          [key, system, entry.kind, entry.subject ?? null, entry.amount ?? null, JSON.stringify(entry.response)],
-        );
+        await client.query('INSERT INTO sim_operations (idempotency_key, system, kind, subject, amount, response) VALUES ($1, $2, $3, $4, $5, $6)', [
+          key,
+          system,
+          entry.kind,
+          entry.subject ?? null,
+          entry.amount ?? null,
+          JSON.stringify(entry.response),
+        ]);
         response = entry.response;
       }
       await client.query('COMMIT');

@@ -38,10 +38,12 @@ export interface Tracing {
   /** for Client({ interceptors }) */
   clientInterceptors: { workflow: OpenTelemetryWorkflowClientInterceptor[] };
   /** for Worker.create: activity interceptors and the sink that exports workflow spans */
-  activityInterceptors: Array<(ctx: ConstructorParameters<typeof OpenTelemetryActivityInboundInterceptor>[0]) => {
-    inbound: OpenTelemetryActivityInboundInterceptor;
-    outbound: OpenTelemetryActivityOutboundInterceptor;
-  }>;
+  activityInterceptors: Array<
+    (ctx: ConstructorParameters<typeof OpenTelemetryActivityInboundInterceptor>[0]) => {
+      inbound: OpenTelemetryActivityInboundInterceptor;
+      outbound: OpenTelemetryActivityOutboundInterceptor;
+    }
+  >;
   sinks: { exporter: ReturnType<typeof makeWorkflowExporter> };
   shutdown: () => Promise<void>;
 }
@@ -67,7 +69,9 @@ export function initTracing({ service, sampleRatio, otlpEndpoint, exporter }: Tr
   const unregister = registerInstrumentations({ tracerProvider: provider, instrumentations: [new PrismaInstrumentation()] });
   return {
     clientInterceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] },
-    activityInterceptors: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
+    activityInterceptors: [
+      (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+    ],
     sinks: { exporter: makeWorkflowExporter(spanProcessor, resource) },
     shutdown: async () => {
       unregister();
@@ -84,9 +88,15 @@ export function initTracing({ service, sampleRatio, otlpEndpoint, exporter }: Tr
 export const httpTracing: RequestHandler = (req, res, next) => {
   const parent = propagation.extract(context.active(), req.headers);
   const tracer = trace.getTracer('order-platform-api');
-  const span = tracer.startSpan(`${req.method} ${req.path}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.path } }, parent);
+  const span = tracer.startSpan(
+    `${req.method} ${req.path}`,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.path } },
+    parent,
+  );
   res.on('finish', () => {
-    const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : undefined;
+    // Express types `req.route` as any; it is the matched layer's route, with the pattern as `path`.
+    const routePath = (req.route as { path?: unknown } | undefined)?.path;
+    const route = typeof routePath === 'string' ? `${req.baseUrl}${routePath}` : undefined;
     if (route) span.updateName(`${req.method} ${route}`).setAttribute('http.route', route);
     span.setAttribute('http.response.status_code', res.statusCode);
     if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });

@@ -3,15 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-
-/**
- * Applies the committed migrations of one service, recording each in `_prisma_migrations` the
- * way `prisma migrate deploy` does (same table, same sha-256 checksum, same advisory lock), so
- * Prisma's own `migrate deploy` and `migrate status` agree with it where they can run. Written
- * by hand because Prisma's schema engine is a download this platform cannot rely on.
- */
-export const SERVICES = ['orders', 'inventory', 'payments', 'shipping'] as const;
-export type Service = (typeof SERVICES)[number];
+import type { Service } from '../contracts/services';
 
 const PRISMA_ADVISORY_LOCK = 72707369; // the key prisma migrate locks on
 
@@ -27,14 +19,19 @@ CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
 )`;
 
-export const migrationsDir = (service: Service): string =>
-  fileURLToPath(new URL(`./${service}/migrations`, import.meta.url));
+export const migrationsDir = (service: Service): string => fileURLToPath(new URL(`./${service}/migrations`, import.meta.url));
 
 export interface MigrationResult {
   applied: string[];
   alreadyApplied: string[];
 }
 
+/**
+ * Applies the committed migrations of one service, recording each in `_prisma_migrations` the
+ * way `prisma migrate deploy` does (same table, same sha-256 checksum, same advisory lock), so
+ * Prisma's own `migrate deploy` and `migrate status` agree with it where they can run. Written
+ * by hand because Prisma's schema engine is a download this platform cannot rely on.
+ */
 export async function migrate(databaseUrl: string, dir: string): Promise<MigrationResult> {
   const names = (await readdir(dir, { withFileTypes: true }))
     .filter((e) => e.isDirectory())

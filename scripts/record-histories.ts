@@ -5,7 +5,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { PROJECT_ROOT } from '../lib/infra/paths';
 import { ensureTemporalTools } from '../lib/infra/tools';
-import { ensureSearchAttributes } from '../lib/infra/temporal';
+import { ensureSearchAttributes } from '../lib/temporal/search-attributes';
 import { ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
 import { sagaHarness } from '../test/support/saga';
 import { SCENARIOS, runScenario } from '../test/support/scenarios';
@@ -13,10 +13,10 @@ import { bundleWorkflows, quietRuntime } from '../test/support/temporal';
 
 /**
  * Records the event history of every saga scenario with the workflow code as it is now, into
- * test/replay/histories/<label>/. Record a new label before a change to orderWorkflow that
- * needs patched(): the replay test keeps every label replaying, so old runs stay safe.
+ * test/replay/histories/<label>/ (test/replay/histories/README.md says when to record which label).
+ * The replay test keeps every committed label replaying.
  *
- *   node --import tsx scripts/record-histories.ts v2 [scenario …]
+ *   node --import tsx scripts/record-histories.ts baseline [scenario …]
  *
  * Naming scenarios records just those (a scenario added without a change to existing paths).
  */
@@ -31,7 +31,10 @@ const tools = await ensureTemporalTools(console.log);
 const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: tools.testServer } } });
 await ensureSearchAttributes(env.connection, 'default', ORDER_SEARCH_ATTRIBUTES);
 const bundle: WorkflowBundle = await bundleWorkflows();
-const harness = sagaHarness(() => env, () => bundle);
+const harness = sagaHarness(
+  () => env,
+  () => bundle,
+);
 const dir = join(PROJECT_ROOT, 'test', 'replay', 'histories', label);
 await mkdir(dir, { recursive: true });
 try {

@@ -3,7 +3,7 @@
 // the Prisma clients, then hands over to the TypeScript entry point.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -34,7 +34,12 @@ if (command !== 'generate' && (!existsSync(depsStamp) || readFileSync(depsStamp,
 
 // Prisma clients: `prisma generate` reads the schema engine's path but never runs it, so any
 // existing file will do; the engine itself is a download this machine may not be able to make.
-const services = ['orders', 'inventory', 'payments', 'shipping'];
+// One client per service's schema (prisma/<service>/schema.prisma): the services are listed once,
+// in contracts/services.ts, which this file runs too early to import.
+const services = readdirSync(join(root, 'prisma'), { withFileTypes: true })
+  .filter((e) => e.isDirectory() && existsSync(join(root, 'prisma', e.name, 'schema.prisma')))
+  .map((e) => e.name)
+  .sort();
 for (const service of services) {
   const schema = `prisma/${service}/schema.prisma`;
   const stamp = join(root, 'prisma', service, 'generated', '.schema-digest');
@@ -52,7 +57,12 @@ if (command === 'start') {
   run(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'start.ts'), ...rest]);
 } else if (command === 'test') {
   // The type check is part of the tests: strict TypeScript is a promise the code keeps.
-  if (rest.length === 0) run(bin('tsc'), ['--noEmit']);
+  // So are lint and format, for the whole suite only: `npm test -- <file>` is for iterating on one test.
+  if (rest.length === 0) {
+    run(bin('tsc'), ['--noEmit']);
+    run(bin('eslint'), ['.']);
+    run(bin('prettier'), ['--check', '.', '--log-level', 'warn']);
+  }
   // `npm test -- test/chaos` asks for the crash test alone; the main suite would find no file
   const named = (r) => r.includes('chaos');
   if (rest.length === 0 || !rest.every(named)) run(bin('vitest'), ['run', ...rest]);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
+import { LOCAL_WORKER_BASE_PORT } from '../api/config';
 import { LOCAL_PG_PORT, parseEnv } from '../lib/config';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
 import { DATA_DIR } from '../lib/infra/paths';
@@ -20,7 +21,7 @@ const config = parseEnv(
     TEMPORAL_PORT: z.coerce.number().int().default(7233),
     TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
     PG_PORT: z.coerce.number().int().default(LOCAL_PG_PORT),
-    METRICS_BASE_PORT: z.coerce.number().int().default(9464),
+    METRICS_BASE_PORT: z.coerce.number().int().default(LOCAL_WORKER_BASE_PORT),
     ORDERS_WORKERS: count,
     INVENTORY_WORKERS: count,
     PAYMENTS_WORKERS: count,
@@ -29,6 +30,18 @@ const config = parseEnv(
 );
 
 const say = (msg: string) => console.log(`[start] ${msg}`);
+
+/** Which ports each pool's processes serve on, as launchPlatform assigns them (METRICS_BASE_PORT + n, in pool order). */
+function workerPorts(counts: PoolCounts): string {
+  let port = config.METRICS_BASE_PORT;
+  const ranges = POOLS.filter((p) => counts[p] > 0).map((p) => {
+    const first = port;
+    port += counts[p];
+    return `${p} :${first}${counts[p] > 1 ? `–${port - 1}` : ''}`;
+  });
+  return ranges.join('  ');
+}
+
 const started = Date.now();
 
 async function main() {
@@ -90,6 +103,8 @@ async function main() {
         ...process.env,
         TEMPORAL_ADDRESS: temporalAddress,
         WORKFLOW_BUNDLE_PATH: bundle,
+        // The processes share this terminal: readable lines for a person, JSON lines anywhere else (CI, a file, a pipe).
+        LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? '1' : '0'),
         ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
       },
       counts,
@@ -105,10 +120,13 @@ async function main() {
       [
         '',
         `  API          ${platform.apiUrl}   (try: curl ${platform.apiUrl}/products)`,
+        `  API docs     ${platform.apiUrl}/docs   (OpenAPI: ${platform.apiUrl}/openapi.json)`,
+        `  Health       ${platform.apiUrl}/healthz`,
         `  Temporal UI  ${temporal?.uiUrl ?? '(your Temporal server)'}`,
         `  Temporal     ${temporalAddress}`,
         `  Pools        ${POOLS.map((p) => `${p}×${counts[p]}`).join('  ')}`,
-        `  Metrics      ${platform.apiUrl}/metrics, workers on ports ${config.METRICS_BASE_PORT}–${config.METRICS_BASE_PORT + POOLS.reduce((n, p) => n + counts[p], 0) - 1}`,
+        `  Workers      ${workerPorts(counts)}   (/metrics, /healthz, /livez; inventory also /products)`,
+        `  Metrics      ${platform.apiUrl}/metrics and each worker's /metrics`,
         '',
         '  Ctrl-C stops everything.',
         '',

@@ -72,8 +72,7 @@ const validateCompose = compileComposeSchema();
 function schemaErrors(doc: unknown): ErrorObject[] {
   return validateCompose(doc) ? [] : [...(validateCompose.errors ?? [])];
 }
-const describeErrors = (errors: ErrorObject[]) =>
-  errors.map((e) => `  ${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`).join('\n');
+const describeErrors = (errors: ErrorObject[]) => errors.map((e) => `  ${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`).join('\n');
 
 function service(name: string): Service {
   const s = compose.services[name];
@@ -106,7 +105,11 @@ function mountTarget(s: Service, projectPath: string): string | undefined {
 
 /** The value of a `--flag=value` or `-flag=value` argument in a service's command. */
 const flag = (s: Service, name: string) =>
-  command(s)?.find((arg) => arg.replace(/^--?/, '').startsWith(`${name}=`))?.split('=').slice(1).join('=');
+  command(s)
+    ?.find((arg) => arg.replace(/^--?/, '').startsWith(`${name}=`))
+    ?.split('=')
+    .slice(1)
+    .join('=');
 
 /** A Go duration (Tempo, Prometheus) in hours. */
 function hours(duration: string): number {
@@ -267,7 +270,8 @@ const tempoConfig = () =>
 const dashboard = () => JSON.parse(readProjectFile(`${GRAFANA_DASHBOARDS}/orders.json`)) as GrafanaDashboard;
 /** Every panel, those inside collapsed rows too. */
 const allPanels = (panels: GrafanaPanel[]): GrafanaPanel[] => panels.flatMap((p) => [p, ...allPanels(p.panels ?? [])]);
-const dependsOn = (s: Service) => (Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d) => [d, { condition: 'service_started' }])) : (s.depends_on ?? {}));
+const dependsOn = (s: Service) =>
+  Array.isArray(s.depends_on) ? Object.fromEntries(s.depends_on.map((d) => [d, { condition: 'service_started' }])) : (s.depends_on ?? {});
 
 describe('docker-compose.yml observability', () => {
   it('pins every image it pulls to a version', () => {
@@ -435,8 +439,7 @@ describe('docker-compose.yml observability', () => {
     for (const { title, gridPos: g } of panels) {
       expect([g.x, g.y, g.w, g.h].every(Number.isInteger) && g.x >= 0 && g.w > 0 && g.h > 0 && g.x + g.w <= 24, title).toBe(true);
     }
-    const overlap = (a: GrafanaPanel['gridPos'], b: GrafanaPanel['gridPos']) =>
-      a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    const overlap = (a: GrafanaPanel['gridPos'], b: GrafanaPanel['gridPos']) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
     for (const [i, a] of d.panels.entries()) {
       for (const b of d.panels.slice(i + 1)) expect(overlap(a.gridPos, b.gridPos), `"${a.title}" and "${b.title}" overlap`).toBe(false);
     }

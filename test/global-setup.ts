@@ -8,7 +8,7 @@ import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 
 /** Namespaces of the shared dev server: a file that runs workers gets one to itself, so pools never cross. */
-export const TEST_NAMESPACES = ['default', 'api-test', 'e2e', 'reconciliation', 'tracing'] as const;
+export const TEST_NAMESPACES = ['default', 'api-test', 'api-conformance', 'e2e', 'reconciliation', 'tracing'] as const;
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -72,7 +72,10 @@ describe('migrate', () => {
   it('two processes migrating at once apply each migration once, in order', async () => {
     const url = await freshDatabase();
     // inventory has two migrations: the init and the reservation expiry added later
-    const all = (await readdir(migrationsDir('inventory'), { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    const all = (await readdir(migrationsDir('inventory'), { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
     expect(all).toEqual([INIT, '20261125120000_reservation_expiry']);
 
     const results = await Promise.all([migrate(url, migrationsDir('inventory')), migrate(url, migrationsDir('inventory'))]);
@@ -80,7 +83,9 @@ describe('migrate', () => {
     expect(results.map((r) => r.applied).flat()).toEqual(all);
     expect(results.map((r) => r.alreadyApplied).flat()).toEqual(all);
     expect((await migrationRows(url)).map((r) => r.migration_name)).toEqual(all);
-    expect(await queryDatabase(url, `SELECT column_name FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'expires_at'`)).toHaveLength(1);
+    expect(
+      await queryDatabase(url, `SELECT column_name FROM information_schema.columns WHERE table_name = 'reservations' AND column_name = 'expires_at'`),
+    ).toHaveLength(1);
   });
 
   it('refuses to go on when an applied migration was edited', async () => {

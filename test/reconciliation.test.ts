@@ -40,19 +40,27 @@ const sql = async <T extends pg.QueryResultRow>(db: DatabaseName, text: string, 
 async function leftover(status: OrderStatus, withPayment: boolean) {
   const orderId = randomUUID();
   const workflowId = `order-${orderId}`;
-  await sql('orders', `INSERT INTO orders (id, customer_id, request_hash, status, shipping_address, updated_at) VALUES ($1, 'c', 'h', $2, '{}', now())`, [orderId, status]);
+  await sql('orders', `INSERT INTO orders (id, customer_id, request_hash, status, shipping_address, updated_at) VALUES ($1, 'c', 'h', $2, '{}', now())`, [
+    orderId,
+    status,
+  ]);
   await sql('inventory', `UPDATE products SET stock = stock - 1 WHERE sku = 'VINYL-LTD'`);
-  await sql('inventory', `INSERT INTO reservations (id, order_id, status, currency, updated_at) VALUES ($1, $2, 'HELD', 'EUR', now())`, [`${workflowId}:reservation`, orderId]);
-  await sql('inventory', `INSERT INTO reservation_lines (reservation_id, sku, quantity, unit_price) VALUES ($1, 'VINYL-LTD', 1, 3499)`, [`${workflowId}:reservation`]);
+  await sql('inventory', `INSERT INTO reservations (id, order_id, status, currency, updated_at) VALUES ($1, $2, 'HELD', 'EUR', now())`, [
+    `${workflowId}:reservation`,
+    orderId,
+  ]);
+  await sql('inventory', `INSERT INTO reservation_lines (reservation_id, sku, quantity, unit_price) VALUES ($1, 'VINYL-LTD', 1, 3499)`, [
+    `${workflowId}:reservation`,
+  ]);
   const paymentId = `${workflowId}:payment`;
   if (withPayment) {
     const authorisationId = `auth_${orderId}`;
     await sql('sandbox', `INSERT INTO sim_authorisations (id, amount, currency, status) VALUES ($1, 3499, 'EUR', 'AUTHORISED')`, [authorisationId]);
-    await sql('payments', `INSERT INTO payments (id, order_id, status, amount, currency, authorisation_id, updated_at) VALUES ($1, $2, 'AUTHORISED', 3499, 'EUR', $3, now())`, [
-      paymentId,
-      orderId,
-      authorisationId,
-    ]);
+    await sql(
+      'payments',
+      `INSERT INTO payments (id, order_id, status, amount, currency, authorisation_id, updated_at) VALUES ($1, $2, 'AUTHORISED', 3499, 'EUR', $3, now())`,
+      [paymentId, orderId, authorisationId],
+    );
   }
   return { orderId, reservationId: `${workflowId}:reservation`, paymentId, authorisationId: `auth_${orderId}` };
 }
@@ -94,7 +102,9 @@ describe('reconciliation', () => {
     // two released, one committed for good, one still held for the live order
     const [stockAfter] = await sql<{ stock: number }>('inventory', `SELECT stock FROM products WHERE sku = 'VINYL-LTD'`);
     expect(stockAfter!.stock).toBe(stockBefore!.stock - 2);
-    const auths = await sql<{ id: string; status: string }>('sandbox', 'SELECT id, status FROM sim_authorisations WHERE id = ANY($1)', [[failed.authorisationId, live.authorisationId]]);
+    const auths = await sql<{ id: string; status: string }>('sandbox', 'SELECT id, status FROM sim_authorisations WHERE id = ANY($1)', [
+      [failed.authorisationId, live.authorisationId],
+    ]);
     expect(Object.fromEntries(auths.map((a) => [a.id, a.status]))).toEqual({ [failed.authorisationId]: 'VOIDED', [live.authorisationId]: 'AUTHORISED' });
 
     const again = await sweep();

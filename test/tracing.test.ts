@@ -35,13 +35,21 @@ describe('tracing', () => {
   it('follows one order from POST /orders through the workflow to every activity and its database calls', async () => {
     const placed = await request(baseUrl, 'POST', '/orders', { body: validOrder(), headers: { 'Idempotency-Key': randomUUID() } });
     expect(placed.status).toBe(202);
-    await eventually(async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'COMPLETED' ? true : undefined), 'completion');
+    await eventually(
+      async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'COMPLETED' ? true : undefined),
+      'completion',
+    );
 
     // The workflow's own span ends after its last step is recorded, and reaches the exporter through a sink.
-    const spans = await eventually(async () => {
-      const finished = exporter.getFinishedSpans();
-      return finished.some((s) => s.name === 'RunWorkflow:orderWorkflow') ? finished : undefined;
-    }, 'the workflow span', 100, 50);
+    const spans = await eventually(
+      async () => {
+        const finished = exporter.getFinishedSpans();
+        return finished.some((s) => s.name === 'RunWorkflow:orderWorkflow') ? finished : undefined;
+      },
+      'the workflow span',
+      100,
+      50,
+    );
     const root = spans.find((s) => s.name === 'POST /orders' && !s.parentSpanId);
     expect(root).toBeDefined();
     const trace = spans.filter((s) => s.spanContext().traceId === root!.spanContext().traceId);
@@ -60,7 +68,10 @@ describe('tracing', () => {
       // each activity hangs off the workflow, which hangs off the request
       expect(ancestors(run!)).toEqual(expect.arrayContaining(['RunWorkflow:orderWorkflow', 'POST /orders']));
       // and the database work it did is inside it
-      expect(trace.some((s) => s.name.startsWith('prisma:') && ancestors(s).includes(`RunActivity:${activity}`)), `${activity} db spans`).toBe(true);
+      expect(
+        trace.some((s) => s.name.startsWith('prisma:') && ancestors(s).includes(`RunActivity:${activity}`)),
+        `${activity} db spans`,
+      ).toBe(true);
     }
   });
 });

@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { createOrderActivities } from '../activities/orders';
 import { createOrdersDb } from '../activities/orders/db';
 import { ORDERS_TASK_QUEUE, ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
-import { ensureSearchAttributes } from '../lib/infra/temporal';
+import { ensureSearchAttributes } from '../lib/temporal/search-attributes';
 import { duration, localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
-import { definePool, isEntryPoint, runPool, workerEnv } from './run';
+import { databaseCheck, definePool, isEntryPoint, runPool, workerEnv } from './run';
 import { ensureReconciliationSchedule } from './schedules';
 
 // The orders pool runs the order saga itself and the orders service's own activities.
@@ -34,6 +34,7 @@ export const ordersPool = definePool({
     const db = createOrdersDb(pool);
     return {
       activities: createOrderActivities({ db }),
+      health: { database: databaseCheck(pool) },
       close: async () => {
         await db.$disconnect();
         await pool.end();

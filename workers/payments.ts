@@ -6,7 +6,7 @@ import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { ensureSandboxSchema, faultEnv, faultsFrom } from '../lib/sandbox';
-import { definePool, isEntryPoint, runPool, workerEnv } from './run';
+import { databaseCheck, definePool, isEntryPoint, runPool, workerEnv } from './run';
 
 export const paymentsPool = definePool({
   service: 'payments',
@@ -25,6 +25,7 @@ export const paymentsPool = definePool({
     const db = createPaymentsDb(pool);
     return {
       activities: createPaymentActivities({ db, provider: createSimulatedPaymentProvider(sandbox, faultsFrom(config)) }),
+      health: { database: databaseCheck(pool), sandbox: databaseCheck(sandbox) },
       close: async () => {
         await db.$disconnect();
         await Promise.all([pool.end(), sandbox.end()]);

@@ -7,7 +7,9 @@ import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporali
 import { z } from 'zod';
 import { logLevel, parseEnv, temporalEnv } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
-import { ActivityMetricsInterceptor, serveMetrics } from '../lib/metrics';
+import { healthReport, probe, within } from '../contracts/health';
+import type { Pool } from '../lib/db';
+import { ActivityMetricsInterceptor, serveWorkerHttp, type WorkerRoutes } from '../lib/metrics';
 import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing, type Tracing } from '../lib/tracing';
 import { bundleOrderWorkflows } from '../lib/workflow-bundle';
@@ -21,7 +23,8 @@ export const workerEnv = z.object({
   // Workflows kept in memory between their tasks (orders pool). BENCHMARKS.md has the figures.
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
-  // /metrics of this process; 0 picks a free port (several processes of a pool on one host)
+  // this process's HTTP server (/metrics, /livez, /healthz, the pool's reads); 0 picks a free port
+  // (several processes of a pool on one host)
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   METRICS_HOST: z.string().default('127.0.0.1'),
 });
@@ -31,8 +34,18 @@ export interface PoolResources {
   activities?: object;
   /** runs beside the worker until `signal` aborts (the shipping pool's pickup relay) */
   background?: (signal: AbortSignal) => Promise<void>;
+  /** what this pool's /healthz probes, by name: its own databases (`databaseCheck(pool)`), nothing of other services */
+  health?: Record<string, () => Promise<unknown>>;
+  /** read-only JSON endpoints served beside /metrics: how the API reads a service without a workflow or its database */
+  reads?: Record<`/${string}`, () => Promise<unknown>>;
   close: () => Promise<void>;
 }
+
+/** A /healthz probe of one database pool. */
+export const databaseCheck = (pool: Pool) => () => pool.query('SELECT 1');
+
+// Below the API's own deadline for a pool's /healthz, so the pool answers 503 with the reason rather than not at all.
+const HEALTH_CHECK_TIMEOUT_MS = 1_500;
 
 export interface PoolSpec<E extends WorkerEnv> {
   service: string;
@@ -77,23 +90,54 @@ async function workflowSource(config: WorkerEnv): Promise<Pick<WorkerOptions, 'w
 }
 
 export interface StartedPool {
+  /** where this process's HTTP server (/metrics, /livez, /healthz, the pool's reads) listens */
+  url: string;
   /** resolves when the worker has drained and its resources are closed */
   finished: Promise<void>;
   /** stops polling, lets in-flight tasks finish, then closes the pool's resources */
   stop: () => void;
 }
 
+export interface PoolRuntime {
+  connection: NativeConnection;
+  log: Logger;
+  tracing: Tracing;
+  /** a prebuilt workflow bundle (tests build one for all their pools) */
+  bundle?: WorkflowBundle;
+  /** the SDK core's own metrics, appended to /metrics */
+  coreMetricsUrl?: string;
+}
+
+/** The pool's HTTP routes besides /metrics: liveness, its own health, and its reads. */
+function poolRoutes(resources: PoolResources, worker: Worker): WorkerRoutes {
+  const routes: WorkerRoutes = {
+    '/livez': async () => ({ status: 200, body: { status: 'ok' } }),
+    '/healthz': async () => {
+      const state = worker.getState();
+      const report = healthReport([
+        // A draining or failed worker takes no new tasks, however well its databases answer.
+        { service: 'worker', ok: state === 'RUNNING', ...(state === 'RUNNING' ? {} : { error: `the worker is ${state}` }) },
+        ...(await Promise.all(
+          Object.entries(resources.health ?? {}).map(([name, check]) => probe(name, () => within(HEALTH_CHECK_TIMEOUT_MS, check(), name))),
+        )),
+      ]);
+      return { status: report.status === 'ok' ? 200 : 503, body: report };
+    },
+  };
+  for (const [path, read] of Object.entries(resources.reads ?? {})) {
+    routes[path as `/${string}`] = async () => ({ status: 200, body: await read() });
+  }
+  return routes;
+}
+
 /**
- * Starts one pool's worker (and its background task) on an open connection. The worker main and
- * the in-process tests both start pools through here, so they run the same wiring.
+ * Starts one pool's worker, its background task and its HTTP server on an open connection. The
+ * worker main and the in-process tests both start pools through here, so they run the same wiring.
  */
 export async function startPool<E extends WorkerEnv>(
   spec: PoolSpec<E>,
   config: E,
-  connection: NativeConnection,
-  log: Logger,
-  tracing: Tracing,
-  bundle?: WorkflowBundle,
+  { connection, log, tracing, bundle, coreMetricsUrl }: PoolRuntime,
 ): Promise<StartedPool> {
   const workflows = spec.runsWorkflows ? (bundle ? { workflowBundle: bundle } : await workflowSource(config)) : {};
   const resources = await spec.build(config, log);
@@ -110,12 +154,20 @@ export async function startPool<E extends WorkerEnv>(
       ...workflows,
       ...(spec.runsWorkflows && config.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
     });
-    log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
+    const server = await serveWorkerHttp(config.METRICS_PORT, config.METRICS_HOST, { coreMetricsUrl, routes: poolRoutes(resources, worker) });
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${config.METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.METRICS_HOST}:${port}`;
+    log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE, url }, 'worker started');
     const finished = Promise.all([
-      worker.run().finally(() => stopBackground.abort()),
+      worker.run().finally(() => {
+        stopBackground.abort();
+        // Gone from the network as soon as it stops taking tasks: the API's /healthz names this pool at once.
+        server.close();
+      }),
       resources.background?.(stopBackground.signal),
     ]).finally(() => resources.close());
     return {
+      url,
       finished: finished.then(() => undefined),
       stop: () => {
         if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -146,16 +198,12 @@ export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<v
       shutdownSignals: ['SIGINT', 'SIGTERM'],
       telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: true } } },
     });
-    const metrics = await serveMetrics(config.METRICS_PORT, config.METRICS_HOST, `http://127.0.0.1:${corePort}/metrics`);
-    const { port } = metrics.address() as AddressInfo;
-    log.info({ metrics: `http://${config.METRICS_HOST}:${port}/metrics` }, 'metrics served');
     const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
     try {
-      const pool = await startPool(spec, config, connection, log, tracing);
+      const pool = await startPool(spec, config, { connection, log, tracing, coreMetricsUrl: `http://127.0.0.1:${corePort}/metrics` });
       await pool.finished;
     } finally {
       await connection.close();
-      metrics.close();
       await tracing.shutdown();
     }
     log.info('worker stopped');

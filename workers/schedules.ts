@@ -14,7 +14,7 @@ export async function ensureReconciliationSchedule(client: Client, every: string
   try {
     await client.schedule.create({
       scheduleId: RECONCILIATION_SCHEDULE_ID,
-      spec: { intervals: [{ every: every as Duration }] },
+      spec: { intervals: [{ every: msToNumber(every as Duration) }] },
       action: {
         type: 'startWorkflow',
         workflowType: 'reconciliationWorkflow',

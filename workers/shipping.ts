@@ -9,7 +9,7 @@ import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { ensureSandboxSchema, faultEnv, faultsFrom } from '../lib/sandbox';
-import { definePool, isEntryPoint, runPool, workerEnv } from './run';
+import { databaseCheck, definePool, isEntryPoint, runPool, workerEnv } from './run';
 
 export const shippingPool = definePool({
   service: 'shipping',
@@ -46,6 +46,7 @@ export const shippingPool = definePool({
     });
     return {
       activities: createShippingActivities({ db, carrier }),
+      health: { database: databaseCheck(pool), sandbox: databaseCheck(sandbox) },
       background: (signal) => relay.run(signal, config.PICKUP_POLL_INTERVAL_MS),
       close: async () => {
         await connection.close();

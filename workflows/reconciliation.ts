@@ -39,7 +39,7 @@ export async function reconciliationWorkflow(input: ReconciliationInput = {}): P
   if (orderIds.length === 0) return report;
   const statuses = await orders.getOrderStatuses({ orderIds });
   // An order never recorded cannot be waiting for its stock or its money.
-  const ended = (orderId: string) => statuses[orderId] == null || isTerminal(statuses[orderId]!);
+  const ended = (orderId: string) => statuses[orderId] == null || isTerminal(statuses[orderId]);
 
   for (const r of held.filter((r) => ended(r.orderId))) {
     if (statuses[r.orderId] === 'COMPLETED') {

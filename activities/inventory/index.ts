@@ -22,6 +22,7 @@ export interface InventoryDeps {
  */
 export function createInventoryActivities({ db }: InventoryDeps) {
   return {
+    /** The catalogue with live stock; the inventory pool serves it on GET /products (no workflow calls it). */
     async listProducts(): Promise<Product[]> {
       const products = await db.product.findMany({ orderBy: { sku: 'asc' } });
       return products.map(({ sku, name, price, currency, stock }) => ({ sku, name, price, currency, available: stock }));
@@ -41,7 +42,9 @@ export function createInventoryActivities({ db }: InventoryDeps) {
         // only if every line can be had, in one currency. Otherwise it takes nothing and its rows
         // say why; the error below then rolls the reservation back too.
         const wanted = JSON.stringify(items.map(({ sku, quantity }) => ({ sku, quantity })));
-        const rows = await tx.$queryRaw<Array<{ sku: string; quantity: number; price: number | null; currency: string | null; stock: number | null; ok: boolean }>>`
+        const rows = await tx.$queryRaw<
+          Array<{ sku: string; quantity: number; price: number | null; currency: string | null; stock: number | null; ok: boolean }>
+        >`
           WITH wanted AS (
             SELECT sku, quantity FROM jsonb_to_recordset(${wanted}::jsonb) AS w(sku text, quantity int)
           ), locked AS (
@@ -168,17 +171,11 @@ export function createInventoryActivities({ db }: InventoryDeps) {
       });
       return rows;
     },
-
-    async checkInventoryHealth(): Promise<void> {
-      await db.$queryRaw`SELECT 1`;
-    },
   };
 }
 
 function toReservation(reservationId: string, lines: ReservedLine[], currency: string): Reservation {
-  const sorted = lines
-    .map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice }))
-    .sort((a, b) => a.sku.localeCompare(b.sku));
+  const sorted = lines.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice })).sort((a, b) => a.sku.localeCompare(b.sku));
   return { reservationId, lines: sorted, total: sorted.reduce((sum, l) => sum + l.quantity * l.unitPrice, 0), currency };
 }
 

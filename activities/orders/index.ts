@@ -38,15 +38,15 @@ export function createOrderActivities({ db }: OrdersDeps) {
       return Object.fromEntries(orderIds.map((id) => [id, found.get(id) ?? null]));
     },
 
-    async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing }: RecordOrderEventInput): Promise<void> {
-      // One statement, so one round trip on the saga's hot path (six per order): the event, the
-      // status it moves the order to and, for StockReserved, the prices commit together. When the
-      // event's key is already there (a retry) nothing at all is written, so a stale retry can
-      // never move the status back. An event for an unknown order fails on the foreign key.
+    async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing, at }: RecordOrderEventInput): Promise<void> {
+      // One statement per event: the event (at the time the saga says it happened), the status it
+      // moves the order to and, for StockReserved, the prices commit together. When the event's
+      // key is already there (a retry) nothing at all is written, so a stale retry can never move
+      // the status back. An event for an unknown order fails on the foreign key.
       const [{ recorded }] = await db.$queryRaw<[{ recorded: number }]>`
         WITH event AS (
-          INSERT INTO order_events (order_id, type, idempotency_key, data)
-          VALUES (${orderId}::uuid, ${type}, ${idempotencyKey}, ${JSON.stringify(data ?? {})}::jsonb)
+          INSERT INTO order_events (order_id, type, idempotency_key, data, created_at)
+          VALUES (${orderId}::uuid, ${type}, ${idempotencyKey}, ${JSON.stringify(data ?? {})}::jsonb, coalesce(${at ?? null}::timestamptz, now()))
           ON CONFLICT (idempotency_key) DO NOTHING
           RETURNING order_id
         ), moved AS (

@@ -101,12 +101,17 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         throw declined(answer.reason);
       }
       const { authorisationId } = answer;
-      const moved = await settle(paymentId, 'PENDING', { status: 'AUTHORISED', authorisationId }, {
-        kind: 'AUTHORISE',
-        amount,
-        providerRef: authorisationId,
-        outcome: 'approved',
-      });
+      const moved = await settle(
+        paymentId,
+        'PENDING',
+        { status: 'AUTHORISED', authorisationId },
+        {
+          kind: 'AUTHORISE',
+          amount,
+          providerRef: authorisationId,
+          outcome: 'approved',
+        },
+      );
       if (!moved) {
         const now = await db.payment.findUniqueOrThrow({ where: { id: paymentId } });
         if (now.status === 'VOIDED') {
@@ -165,12 +170,17 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
       if (payment.status !== 'AUTHORISED' || !payment.authorisationId) throw alreadyCompensated(paymentId, payment.status);
       const authorisationId = payment.authorisationId;
       const { captureId } = await atProvider(key, () => provider.capture({ idempotencyKey: key, authorisationId, amount: payment.amount }));
-      await settle(paymentId, 'AUTHORISED', { status: 'CAPTURED', capturedAmount: payment.amount }, {
-        kind: 'CAPTURE',
-        amount: payment.amount,
-        providerRef: captureId,
-        outcome: 'captured',
-      });
+      await settle(
+        paymentId,
+        'AUTHORISED',
+        { status: 'CAPTURED', capturedAmount: payment.amount },
+        {
+          kind: 'CAPTURE',
+          amount: payment.amount,
+          providerRef: captureId,
+          outcome: 'captured',
+        },
+      );
       return { paymentId, captureId, amount: payment.amount };
     },
 
@@ -207,24 +217,34 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         // A capture whose answer was lost may still have happened at the provider.
         const capture = await provider.lookup<{ captureId: string }>(operationKey(paymentId, 'CAPTURE'));
         if (!capture) return { paymentId, action: 'NONE', amount: 0 };
-        await settle(paymentId, 'AUTHORISED', { status: 'CAPTURED', capturedAmount: payment.amount }, {
-          kind: 'CAPTURE',
-          amount: payment.amount,
-          providerRef: capture.captureId,
-          outcome: 'captured',
-        });
+        await settle(
+          paymentId,
+          'AUTHORISED',
+          { status: 'CAPTURED', capturedAmount: payment.amount },
+          {
+            kind: 'CAPTURE',
+            amount: payment.amount,
+            providerRef: capture.captureId,
+            outcome: 'captured',
+          },
+        );
         captured = payment.amount;
       }
       if (captured === 0) return { paymentId, action: 'NONE', amount: 0 };
       const refundKey = operationKey(paymentId, 'REFUND');
       const authorisationId = payment.authorisationId;
       const { refundId } = await atProvider(refundKey, () => provider.refund({ idempotencyKey: refundKey, authorisationId, amount: captured }));
-      await settle(paymentId, 'CAPTURED', { status: 'REFUNDED', refundedAmount: captured }, {
-        kind: 'REFUND',
-        amount: captured,
-        providerRef: refundId,
-        outcome: 'refunded',
-      });
+      await settle(
+        paymentId,
+        'CAPTURED',
+        { status: 'REFUNDED', refundedAmount: captured },
+        {
+          kind: 'REFUND',
+          amount: captured,
+          providerRef: refundId,
+          outcome: 'refunded',
+        },
+      );
       return { paymentId, action: 'REFUNDED', amount: captured };
     },
 
@@ -236,10 +256,6 @@ export function createPaymentActivities({ db, provider }: PaymentsDeps) {
         take: limit,
         select: { id: true, orderId: true, status: true },
       });
-    },
-
-    async checkPaymentsHealth(): Promise<void> {
-      await db.$queryRaw`SELECT 1`;
     },
   };
 }

@@ -25,10 +25,11 @@ export function createSimulatedPaymentProvider(pool: pg.Pool, faults: FaultConfi
           return { kind: 'authorise', amount, response: { outcome: 'declined', reason: verdict } };
         }
         const authorisationId = deterministicId('auth', idempotencyKey);
-        await client.query(
-          `INSERT INTO sim_authorisations (id, amount, currency, status) VALUES ($1, $2, $3, 'AUTHORISED')`,
-          [authorisationId, amount, currency],
-        );
+        await client.query(`INSERT INTO sim_authorisations (id, amount, currency, status) VALUES ($1, $2, $3, 'AUTHORISED')`, [
+          authorisationId,
+          amount,
+          currency,
+        ]);
         return { kind: 'authorise', subject: authorisationId, amount, response: { outcome: 'approved', authorisationId } };
       }),
 
@@ -55,10 +56,7 @@ export function createSimulatedPaymentProvider(pool: pg.Pool, faults: FaultConfi
         const auth = await authorisationStatus(client, authorisationId);
         if (auth.status !== 'CAPTURED') throw new Error(`provider: cannot refund a ${auth.status} payment`);
         if (amount > auth.captured - auth.refunded) throw new Error('provider: refund exceeds what was captured');
-        await client.query(`UPDATE sim_authorisations SET status = 'REFUNDED', refunded = refunded + $2 WHERE id = $1`, [
-          authorisationId,
-          amount,
-        ]);
+        await client.query(`UPDATE sim_authorisations SET status = 'REFUNDED', refunded = refunded + $2 WHERE id = $1`, [authorisationId, amount]);
         return { kind: 'refund', subject: authorisationId, amount, response: { refundId: deterministicId('ref', idempotencyKey) } };
       }),
 

@@ -88,10 +88,6 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
       }
       return { shipmentId, cancelled: false };
     },
-
-    async checkShippingHealth(): Promise<void> {
-      await db.$queryRaw`SELECT 1`;
-    },
   };
 }
 

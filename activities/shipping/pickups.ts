@@ -48,4 +48,3 @@ export function createPickupRelay({ db, carrier, notifyOrder, log }: PickupRelay
 
   return { pollOnce, run };
 }
-

@@ -21,20 +21,18 @@ export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs, faults = 
         }
         const carrierRef = deterministicId('shp', idempotencyKey);
         const trackingNumber = `TRK${carrierRef.slice(4, 16).toUpperCase()}`;
-        await client.query(
-          `INSERT INTO sim_shipments (ref, country, status, pickup_at) VALUES ($1, $2, 'BOOKED', now() + make_interval(secs => $3))`,
-          [carrierRef, address.country, pickupDelayMs / 1000],
-        );
+        await client.query(`INSERT INTO sim_shipments (ref, country, status, pickup_at) VALUES ($1, $2, 'BOOKED', now() + make_interval(secs => $3))`, [
+          carrierRef,
+          address.country,
+          pickupDelayMs / 1000,
+        ]);
         return { kind: 'book', subject: carrierRef, response: { outcome: 'booked', carrierRef, trackingNumber } };
       }),
 
     cancel: ({ idempotencyKey, carrierRef }) =>
       ledger.once(idempotencyKey, async (client) => {
         // After pickup a cancellation is a return to sender, which this carrier always accepts.
-        const changed = await client.query(
-          `UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1 AND status IN ('BOOKED', 'PICKED_UP')`,
-          [carrierRef],
-        );
+        const changed = await client.query(`UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1 AND status IN ('BOOKED', 'PICKED_UP')`, [carrierRef]);
         return { kind: 'cancel', subject: carrierRef, response: { cancelled: (changed.rowCount ?? 0) > 0 } };
       }),
 

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import { SERVICES, migrate, migrationsDir, type Service } from '../../prisma/migrate';
+import { SERVICES, type Service } from '../../contracts/services';
+import { migrate, migrationsDir } from '../../prisma/migrate';
 import { seedInventory } from '../../prisma/inventory/seed';
 import { ensureSandboxSchema } from '../sandbox';
 import { ensureDatabases } from './postgres';
@@ -16,7 +17,10 @@ export const databaseUrlVar = (db: DatabaseName): string => `${db.toUpperCase()}
  */
 export async function prepareDatabases(urls: Record<DatabaseName, string>, create?: { adminUrl: string }): Promise<void> {
   if (create) {
-    await ensureDatabases(create.adminUrl, DATABASES.map((db) => new URL(urls[db]).pathname.slice(1)));
+    await ensureDatabases(
+      create.adminUrl,
+      DATABASES.map((db) => new URL(urls[db]).pathname.slice(1)),
+    );
   }
   for (const service of SERVICES) await migrate(urls[service], migrationsDir(service));
   await seedInventory(urls.inventory);

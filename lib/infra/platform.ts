@@ -2,11 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SERVICES } from '../../contracts/services';
+import { freePort } from '../net';
 import { bundleOrderWorkflows } from '../workflow-bundle';
 import { BUILD_DIR, PROJECT_ROOT } from './paths';
 
-export const POOLS = ['orders', 'inventory', 'payments', 'shipping'] as const;
+/** One worker pool per service, each started from `workers/<service>.ts`. */
+export const POOLS = SERVICES;
 export type PoolName = (typeof POOLS)[number];
+
+/** The API's variable listing a pool's process URLs (api/config.ts). */
+export const workerUrlsVar = (pool: PoolName) => `${pool.toUpperCase()}_WORKER_URLS`;
 
 /** How many worker processes each pool runs. */
 export type PoolCounts = Record<PoolName, number>;
@@ -19,7 +25,7 @@ export interface PlatformOptions {
   logDir?: string;
   /** start a crashed process again (npm start); tests leave crashes visible */
   restart?: boolean;
-  /** worker process n (from 0) serves /metrics on this port + n; without it each picks a free port */
+  /** worker process n (from 0) serves its HTTP (/metrics, /healthz, …) on this port + n; without it each gets a free port */
   metricsBasePort?: number;
   log?: (msg: string) => void;
 }
@@ -52,7 +58,15 @@ const entry = (script: string) => join(PROJECT_ROOT, script);
  * Starts the worker pools and the API as separate processes, each a real `node` running its own
  * entry point, and stops them with SIGTERM so each drains its in-flight tasks.
  */
-export async function launchPlatform({ env, counts, apiPort, logDir, restart = false, metricsBasePort, log = () => undefined }: PlatformOptions): Promise<RunningPlatform> {
+export async function launchPlatform({
+  env,
+  counts,
+  apiPort,
+  logDir,
+  restart = false,
+  metricsBasePort,
+  log = () => undefined,
+}: PlatformOptions): Promise<RunningPlatform> {
   if (logDir) await mkdir(logDir, { recursive: true });
   const running = new Map<string, ManagedProcess>();
   let stopping = false;
@@ -76,19 +90,24 @@ export async function launchPlatform({ env, counts, apiPort, logDir, restart = f
     });
   }
 
+  // Every worker's HTTP port is fixed before it starts, so the API can be told where each pool's
+  // processes answer (/healthz, inventory's /products): <POOL>_WORKER_URLS, one URL per process.
+  const workerUrls = Object.fromEntries(POOLS.map((p) => [p, [] as string[]])) as Record<PoolName, string[]>;
   let n = 0;
   for (const pool of POOLS) {
     for (let i = 1; i <= counts[pool]; i++) {
-      const port = metricsBasePort === undefined ? undefined : metricsBasePort + n++;
-      start(
-        `${pool}-worker-${i}`,
-        `workers/${pool}.ts`,
-        port === undefined ? {} : { METRICS_PORT: String(port) },
-        port === undefined ? undefined : `http://127.0.0.1:${port}/metrics`,
-      );
+      const port = metricsBasePort === undefined ? await freePort() : metricsBasePort + n++;
+      const url = `http://127.0.0.1:${port}`;
+      workerUrls[pool].push(url);
+      start(`${pool}-worker-${i}`, `workers/${pool}.ts`, { METRICS_PORT: String(port) }, `${url}/metrics`);
     }
   }
-  start('api', 'api/main.ts', { PORT: String(apiPort) }, `http://127.0.0.1:${apiPort}/metrics`);
+  start(
+    'api',
+    'api/main.ts',
+    { PORT: String(apiPort), ...Object.fromEntries(POOLS.map((p) => [workerUrlsVar(p), workerUrls[p].join(',')])) },
+    `http://127.0.0.1:${apiPort}/metrics`,
+  );
 
   return {
     apiUrl: `http://127.0.0.1:${apiPort}`,

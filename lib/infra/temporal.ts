@@ -3,12 +3,13 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
-import proto from '@temporalio/proto';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../contracts/orders';
 
 export interface RunningTemporal {
   address: string;
   uiUrl?: string;
+  /** the server's Prometheus endpoint, when started with a metricsPort */
+  metricsUrl?: string;
   stop: () => Promise<void>;
 }
 
@@ -29,6 +30,8 @@ export interface DevServerOptions {
   sqlitePragmas?: string[];
   /** registered on every namespace at start (the Web UI's order list filters on them) */
   searchAttributes?: ReadonlyArray<{ name: string; type: SearchAttributeType }>;
+  /** serves the server's own Prometheus metrics (its `action` counter, …) on this port; none picks a random one */
+  metricsPort?: number;
   log?: (msg: string) => void;
 }
 
@@ -36,8 +39,8 @@ export interface DevServerOptions {
  * The dev server's settings (BENCHMARKS.md has the figures):
  * - The history service reads its transfer queue (the tasks that hand a workflow or activity task
  *   to matching) at most 20 times a second by default, on the dev server's single shard. Every
- *   hop of a saga that is not dispatched eagerly waited ~40 ms for that read: the floor workflow
- *   (twelve no-op activities) ran 1.15 times a second at one in flight. At 100 reads a second it
+ *   hop of a saga that is not dispatched eagerly waited ~40 ms for that read: the floor workflow of
+ *   the time (twelve no-op activities) ran 1.15 times a second at one in flight. At 100 reads a second it
  *   runs 5.9 times a second, and at 64 in flight 14.5 against 14.2; at 1000 a second, 6.3 and
  *   13.2 (`bench/probe-dev-server.ts`). The limit caps how often the queue may be read when there
  *   is work; an idle server reads no more often. The timer queue (timeouts, durable waits) and the
@@ -61,12 +64,14 @@ export async function startTemporalDevServer({
   dbFile,
   namespaces = ['default'],
   searchAttributes = ORDER_SEARCH_ATTRIBUTES,
+  metricsPort,
   sqlitePragmas = (process.env.TEMPORAL_SQLITE_PRAGMAS ?? 'journal_mode=wal,synchronous=normal').split(',').filter(Boolean),
   log = () => undefined,
 }: DevServerOptions): Promise<RunningTemporal> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
   if (uiPort) args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
   else args.push('--headless');
+  if (metricsPort) args.push('--metrics-port', String(metricsPort));
   if (dbFile) {
     await mkdir(dirname(dbFile), { recursive: true });
     args.push('--db-filename', dbFile);
@@ -93,6 +98,7 @@ export async function startTemporalDevServer({
   return {
     address,
     ...(uiPort ? { uiUrl: `http://127.0.0.1:${uiPort}` } : {}),
+    ...(metricsPort ? { metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` } : {}),
     stop: async () => {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
@@ -121,46 +127,4 @@ export async function waitForTemporal(address: string, namespaces: string[] = ['
     }
   }
   throw new Error(`temporal at ${address} did not become ready: ${String(lastError)}`);
-}
-
-const { IndexedValueType } = proto.temporal.api.enums.v1;
-const GRPC_ALREADY_EXISTS = 6;
-const GRPC_UNIMPLEMENTED = 12;
-
-/**
- * Registers the order search attributes on a namespace, once: those already there are left as
- * they are. Works on the dev server, a self-hosted cluster and the time-skipping test server.
- */
-export async function ensureSearchAttributes(
-  connection: Pick<Connection, 'operatorService'>,
-  namespace: string,
-  keys: ReadonlyArray<{ name: string; type: SearchAttributeType }>,
-): Promise<string[]> {
-  const existing = await connection.operatorService.listSearchAttributes({ namespace }).catch((err: { code?: number }) => {
-    // The time-skipping test server can add search attributes but not list them.
-    if (err.code === GRPC_UNIMPLEMENTED) return { customAttributes: {} };
-    throw err;
-  });
-  const known = new Set(Object.keys(existing.customAttributes ?? {}));
-  const missing = keys.filter((k) => !known.has(k.name));
-  if (missing.length === 0) return [];
-  const indexed = {
-    [SearchAttributeType.KEYWORD]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    [SearchAttributeType.DOUBLE]: IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE,
-    [SearchAttributeType.TEXT]: IndexedValueType.INDEXED_VALUE_TYPE_TEXT,
-    [SearchAttributeType.INT]: IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    [SearchAttributeType.BOOL]: IndexedValueType.INDEXED_VALUE_TYPE_BOOL,
-    [SearchAttributeType.DATETIME]: IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-    [SearchAttributeType.KEYWORD_LIST]: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
-  };
-  try {
-    await connection.operatorService.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(missing.map((k) => [k.name, indexed[k.type]])),
-    });
-  } catch (err) {
-    // Another process registered them first.
-    if ((err as { code?: number }).code !== GRPC_ALREADY_EXISTS) throw err;
-  }
-  return missing.map((k) => k.name);
 }

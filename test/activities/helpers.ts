@@ -7,7 +7,7 @@ import { expect } from 'vitest';
  * `attempt` is what the activity sees as its attempt number: retries ask the outside world first.
  */
 export function runActivity<A, R>(fn: (input: A) => Promise<R>, input: A, attempt = 1): Promise<R> {
-  return new MockActivityEnvironment({ attempt }).run(fn, input) as Promise<R>;
+  return new MockActivityEnvironment({ attempt }).run<[A], R, typeof fn>(fn, input);
 }
 
 /** The ApplicationFailure a promise rejects with; fails the test if it resolves or throws anything else. */

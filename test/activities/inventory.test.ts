@@ -86,9 +86,7 @@ describe('inventory activities against PostgreSQL', () => {
     expect(second).toEqual(first);
     expect(await stockOf('MUG-LOGO')).toBe(mugs - 3);
     expect(await stockOf('SOCKS-3PK')).toBe(socks - 2);
-    expect(await reservationRows(input.reservationId)).toEqual([
-      { id: input.reservationId, order_id: input.orderId, status: 'HELD', currency: 'EUR' },
-    ]);
+    expect(await reservationRows(input.reservationId)).toEqual([{ id: input.reservationId, order_id: input.orderId, status: 'HELD', currency: 'EUR' }]);
     expect(await reservationLines(input.reservationId)).toEqual([
       { sku: 'MUG-LOGO', quantity: 3, unit_price: 1299 },
       { sku: 'SOCKS-3PK', quantity: 2, unit_price: 999 },
@@ -228,9 +226,7 @@ describe('inventory activities against PostgreSQL', () => {
     expect(first).toEqual({ released: true });
     expect(second).toEqual({ released: false });
     expect(await stockOf('MUG-LOGO')).toBe(mugs);
-    expect(await reservationRows(input.reservationId)).toEqual([
-      { id: input.reservationId, order_id: input.orderId, status: 'RELEASED', currency: 'EUR' },
-    ]);
+    expect(await reservationRows(input.reservationId)).toEqual([{ id: input.reservationId, order_id: input.orderId, status: 'RELEASED', currency: 'EUR' }]);
   });
 
   it('releaseStock before reserveStock leaves a RELEASED marker that refuses the late reservation', async () => {
@@ -239,18 +235,14 @@ describe('inventory activities against PostgreSQL', () => {
 
     const released = await runActivity(acts.releaseStock, { reservationId: input.reservationId, orderId: input.orderId });
     expect(released).toEqual({ released: false });
-    expect(await reservationRows(input.reservationId)).toEqual([
-      { id: input.reservationId, order_id: input.orderId, status: 'RELEASED', currency: null },
-    ]);
+    expect(await reservationRows(input.reservationId)).toEqual([{ id: input.reservationId, order_id: input.orderId, status: 'RELEASED', currency: null }]);
 
     const failure = await failureOf(runActivity(acts.reserveStock, input, 3));
 
     expect(failure.type).toBe('AlreadyCompensated');
     expect(failure.nonRetryable).toBe(true);
     expect(await stockOf('MUG-LOGO')).toBe(mugs);
-    expect(await reservationRows(input.reservationId)).toEqual([
-      { id: input.reservationId, order_id: input.orderId, status: 'RELEASED', currency: null },
-    ]);
+    expect(await reservationRows(input.reservationId)).toEqual([{ id: input.reservationId, order_id: input.orderId, status: 'RELEASED', currency: null }]);
     expect(await reservationLines(input.reservationId)).toEqual([]);
   });
 
@@ -280,9 +272,7 @@ describe('inventory activities against PostgreSQL', () => {
 
     expect(first).toEqual({ committed: true });
     expect(second).toEqual({ committed: false });
-    expect(await reservationRows(input.reservationId)).toEqual([
-      { id: input.reservationId, order_id: input.orderId, status: 'COMMITTED', currency: 'EUR' },
-    ]);
+    expect(await reservationRows(input.reservationId)).toEqual([{ id: input.reservationId, order_id: input.orderId, status: 'COMMITTED', currency: 'EUR' }]);
     expect(await stockOf('POSTER-A2')).toBe(posters - 2);
 
     // a late release of a committed reservation puts nothing back

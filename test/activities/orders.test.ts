@@ -101,9 +101,7 @@ describe('order activities against PostgreSQL', () => {
       { sku: 'MUG-LOGO', quantity: 2, unit_price: null },
       { sku: 'SOCKS-3PK', quantity: 1, unit_price: null },
     ]);
-    expect(await eventRows(input.orderId)).toEqual([
-      { type: 'OrderPlaced', idempotency_key: input.idempotencyKey, data: { items: input.items } },
-    ]);
+    expect(await eventRows(input.orderId)).toEqual([{ type: 'OrderPlaced', idempotency_key: input.idempotencyKey, data: { items: input.items } }]);
   });
 
   it('two concurrent recordOrderPlaced attempts record one order', async () => {

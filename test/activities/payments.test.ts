@@ -109,9 +109,7 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
         response: { outcome: 'approved', authorisationId },
       },
     ]);
-    expect(await providerAuthorisations(authorisationId)).toEqual([
-      { amount: 2598, currency: 'EUR', status: 'AUTHORISED', captured: 0, refunded: 0 },
-    ]);
+    expect(await providerAuthorisations(authorisationId)).toEqual([{ amount: 2598, currency: 'EUR', status: 'AUTHORISED', captured: 0, refunded: 0 }]);
     expect(await paymentRows(input.paymentId)).toEqual([
       {
         status: 'AUTHORISED',
@@ -140,10 +138,7 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
       },
     });
 
-    const [a, b] = await Promise.all([
-      runActivity(overlapping.authorisePayment, input),
-      runActivity(overlapping.authorisePayment, input, 2),
-    ]);
+    const [a, b] = await Promise.all([runActivity(overlapping.authorisePayment, input), runActivity(overlapping.authorisePayment, input, 2)]);
 
     expect(b).toEqual(a);
     expect((await providerOperations(input.paymentId)).map((o) => o.kind)).toEqual(['authorise']);
@@ -191,9 +186,7 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
     expect(captures).toEqual([
       { idempotency_key: `${input.paymentId}:capture`, kind: 'capture', subject: authorisationId, amount: 4999, response: { captureId } },
     ]);
-    expect(await providerAuthorisations(authorisationId)).toEqual([
-      { amount: 4999, currency: 'EUR', status: 'CAPTURED', captured: 4999, refunded: 0 },
-    ]);
+    expect(await providerAuthorisations(authorisationId)).toEqual([{ amount: 4999, currency: 'EUR', status: 'CAPTURED', captured: 4999, refunded: 0 }]);
     expect(await paymentRows(input.paymentId)).toMatchObject([{ status: 'CAPTURED', captured_amount: 4999, refunded_amount: 0 }]);
     expect((await localOperations(input.paymentId)).map((o) => o.kind).sort()).toEqual(['AUTHORISE', 'CAPTURE']);
   });
@@ -208,9 +201,7 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
     expect(first).toEqual({ paymentId: input.paymentId, action: 'VOIDED', amount: 1299 });
     expect(second).toEqual({ paymentId: input.paymentId, action: 'NONE', amount: 0 });
     const voids = (await providerOperations(input.paymentId)).filter((o) => o.kind === 'void');
-    expect(voids).toEqual([
-      { idempotency_key: `${input.paymentId}:void`, kind: 'void', subject: authorisationId, amount: null, response: { voided: true } },
-    ]);
+    expect(voids).toEqual([{ idempotency_key: `${input.paymentId}:void`, kind: 'void', subject: authorisationId, amount: null, response: { voided: true } }]);
     expect(await providerAuthorisations(authorisationId)).toMatchObject([{ status: 'VOIDED', captured: 0 }]);
     expect(await paymentRows(input.paymentId)).toMatchObject([{ status: 'VOIDED', authorisation_id: authorisationId }]);
 
@@ -241,9 +232,7 @@ describe('payment activities against PostgreSQL and the simulated provider', () 
         response: { refundId: deterministicId('ref', `${input.paymentId}:refund`) },
       },
     ]);
-    expect(await providerAuthorisations(authorisationId)).toEqual([
-      { amount: 3499, currency: 'EUR', status: 'REFUNDED', captured: 3499, refunded: 3499 },
-    ]);
+    expect(await providerAuthorisations(authorisationId)).toEqual([{ amount: 3499, currency: 'EUR', status: 'REFUNDED', captured: 3499, refunded: 3499 }]);
     expect(await paymentRows(input.paymentId)).toMatchObject([{ status: 'REFUNDED', captured_amount: 3499, refunded_amount: 3499 }]);
   });
 

@@ -106,10 +106,7 @@ describe('shipping activities against PostgreSQL and the simulated carrier', () 
       },
     });
 
-    const outcomes = await Promise.allSettled([
-      runActivity(overlapping.createShipment, input),
-      runActivity(overlapping.createShipment, input, 2),
-    ]);
+    const outcomes = await Promise.allSettled([runActivity(overlapping.createShipment, input), runActivity(overlapping.createShipment, input, 2)]);
 
     const carrierRef = expectedRef(input.shipmentId);
     expect(await carrierShipments(carrierRef)).toEqual([{ country: 'BE', status: 'BOOKED' }]);
@@ -153,9 +150,7 @@ describe('shipping activities against PostgreSQL and the simulated carrier', () 
     expect(first).toEqual({ shipmentId: input.shipmentId, cancelled: true });
     expect(second).toEqual({ shipmentId: input.shipmentId, cancelled: false });
     const cancels = (await carrierOperations(input.shipmentId)).filter((o) => o.kind === 'cancel');
-    expect(cancels).toEqual([
-      { idempotency_key: `${input.shipmentId}:cancel`, kind: 'cancel', subject: carrierRef, response: { cancelled: true } },
-    ]);
+    expect(cancels).toEqual([{ idempotency_key: `${input.shipmentId}:cancel`, kind: 'cancel', subject: carrierRef, response: { cancelled: true } }]);
     expect(await carrierShipments(carrierRef)).toEqual([{ country: 'NL', status: 'CANCELLED' }]);
     expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CANCELLED', carrier_ref: carrierRef }]);
 

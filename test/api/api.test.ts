@@ -56,24 +56,44 @@ describe('POST /orders validation', () => {
     { name: 'a body that is not JSON', body: undefined, rawBody: '{"customerId": ', fields: ['body'] },
     {
       name: 'non-positive and fractional quantities',
-      body: validOrder({ items: [{ sku: 'MUG-LOGO', quantity: 0 }, { sku: 'CAP-NAVY', quantity: -3 }, { sku: 'SOCKS-3PK', quantity: 1.5 }] }),
+      body: validOrder({
+        items: [
+          { sku: 'MUG-LOGO', quantity: 0 },
+          { sku: 'CAP-NAVY', quantity: -3 },
+          { sku: 'SOCKS-3PK', quantity: 1.5 },
+        ],
+      }),
       fields: ['body.items.0.quantity', 'body.items.1.quantity', 'body.items.2.quantity'],
     },
     {
       name: 'an unknown SKU',
-      body: validOrder({ items: [{ sku: 'MUG-LOGO', quantity: 1 }, { sku: 'NO-SUCH-THING', quantity: 1 }] }),
+      body: validOrder({
+        items: [
+          { sku: 'MUG-LOGO', quantity: 1 },
+          { sku: 'NO-SUCH-THING', quantity: 1 },
+        ],
+      }),
       fields: ['body.items.1.sku'],
     },
     {
       name: 'every field at fault at once, including the header',
-      body: validOrder({ customerId: '', payment: { token: '4242424242424242' }, shippingAddress: { name: 'x', line1: 'y', city: 'z', postalCode: '1', country: 'united kingdom' } }),
+      body: validOrder({
+        customerId: '',
+        payment: { token: '4242424242424242' },
+        shippingAddress: { name: 'x', line1: 'y', city: 'z', postalCode: '1', country: 'united kingdom' },
+      }),
       key: null,
       fields: ['headers.idempotency-key', 'body.customerId', 'body.payment.token', 'body.shippingAddress.country'],
     },
     { name: 'an unexpected field', body: { ...validOrder(), discount: 100 }, fields: ['body'] },
     {
       name: 'the same SKU twice',
-      body: validOrder({ items: [{ sku: 'MUG-LOGO', quantity: 1 }, { sku: 'MUG-LOGO', quantity: 2 }] }),
+      body: validOrder({
+        items: [
+          { sku: 'MUG-LOGO', quantity: 1 },
+          { sku: 'MUG-LOGO', quantity: 2 },
+        ],
+      }),
       fields: ['body.items.1.sku'],
     },
     { name: 'no items', body: validOrder({ items: [] }), fields: ['body.items'] },
@@ -107,7 +127,15 @@ describe('placing and reading orders', () => {
 
     const done = await waitForTerminal(res.body.orderId);
     expect(done).toMatchObject({ status: 'COMPLETED', total: 2 * 1299, currency: 'EUR', items: [{ sku: 'MUG-LOGO', quantity: 2, unitPrice: 1299 }] });
-    expect(done.steps).toEqual(['OrderPlaced', 'StockReserved', 'PaymentAuthorised', 'ShipmentCreated', 'PickupConfirmed', 'PaymentCaptured', 'OrderCompleted']);
+    expect(done.steps).toEqual([
+      'OrderPlaced',
+      'StockReserved',
+      'PaymentAuthorised',
+      'ShipmentCreated',
+      'PickupConfirmed',
+      'PaymentCaptured',
+      'OrderCompleted',
+    ]);
     expect(done.events.map((e: { type: string }) => e.type)).toEqual(done.steps);
   });
 
@@ -245,10 +273,15 @@ describe('operators: search attributes, listing and review', () => {
     const placed = await post(validOrder({ customerId, items: [{ sku: 'CAP-NAVY', quantity: 2 }] }));
     await waitForTerminal(placed.body.orderId);
     const query = `OrderStatus = "COMPLETED" AND CustomerId = "${customerId}"`;
-    const count = await eventually(async () => {
-      const { count } = await client.workflow.count(query);
-      return count === 1 ? count : undefined;
-    }, 'visibility to catch up', 100, 100);
+    const count = await eventually(
+      async () => {
+        const { count } = await client.workflow.count(query);
+        return count === 1 ? count : undefined;
+      },
+      'visibility to catch up',
+      100,
+      100,
+    );
     expect(count).toBe(1);
     const listed = [];
     for await (const wf of client.workflow.list({ query })) listed.push(wf);
@@ -285,7 +318,10 @@ describe('operators: search attributes, listing and review', () => {
 
   it('fails REVIEW_REJECTED when a reviewer rejects, with the stock put back', async () => {
     const placed = await post(validOrder({ items: [{ sku: 'HOODIE-GRY-L', quantity: 5 }] }));
-    await eventually(async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'AWAITING_REVIEW' ? true : undefined), 'review');
+    await eventually(
+      async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'AWAITING_REVIEW' ? true : undefined),
+      'review',
+    );
     const rejected = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/review`, {
       body: { decision: 'reject', reason: 'address mismatch' },
       headers: { 'X-Role': 'reviewer', 'X-User': 'risk@example.com' },

@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CATALOGUE } from '../../prisma/inventory/seed';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../../lib/infra/databases';
@@ -62,7 +62,11 @@ function lcg(seed: number) {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     return state / 2 ** 32;
   };
-  return { next, int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)), pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]! };
+  return {
+    next,
+    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
+    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!,
+  };
 }
 
 async function startTemporal(): Promise<RunningTemporal> {
@@ -236,7 +240,10 @@ interface ChaosStats {
   notes: string[];
 }
 
-function runChaos(progress: () => { placed: number; done: boolean; doneAt?: number }, stopSignal: { stop: boolean }): { finished: Promise<void>; stats: ChaosStats } {
+function runChaos(
+  progress: () => { placed: number; done: boolean; doneAt?: number },
+  stopSignal: { stop: boolean },
+): { finished: Promise<void>; stats: ChaosStats } {
   const rand = lcg(SEED);
   const stats: ChaosStats = { kills: [], temporalRestarts: 0, postgresRestarts: 0, notes: [] };
   const started = Date.now();
@@ -267,9 +274,7 @@ function runChaos(progress: () => { placed: number; done: boolean; doneAt?: numb
       }
       if (stats.kills.length >= MAX_KILLS) continue;
 
-      const alive = platform!
-        .processes()
-        .filter((p) => p.name !== 'api' && p.child.exitCode === null && p.child.signalCode === null);
+      const alive = platform!.processes().filter((p) => p.name !== 'api' && p.child.exitCode === null && p.child.signalCode === null);
       const pool = rand.pick(POOLS);
       const candidates = alive.filter((p) => p.name.startsWith(`${pool}-worker-`));
       // The chosen pool may have no live process right now (both are restarting): skip this tick.
@@ -301,7 +306,7 @@ describe('the platform under crashes', () => {
       const stopSignal = { stop: false };
       const chaos = runChaos(() => ({ placed: placedCount, done: placingDoneAt !== undefined, doneAt: placingDoneAt }), stopSignal);
 
-      let finals: Map<string, any>;
+      const finals = new Map<string, any>();
       try {
         // Place every order: paced arrivals, at most CONCURRENCY in flight, each retried with its own key.
         let nextArrival = Date.now();
@@ -333,7 +338,6 @@ describe('the platform under crashes', () => {
       const chaosEndedMs = Date.now() - started;
 
       // Wait for every order to end, polling the API like a storefront (errors mean "not yet").
-      finals = new Map();
       const lastSeen = new Map<string, string>();
       // Stop waiting early enough that the reconciliation and its summary still run within the test's timeout.
       const deadline = Math.min(Date.now() + TERMINAL_WAIT_MS, started + TEST_TIMEOUT_MS - 60_000);
@@ -369,7 +373,9 @@ describe('the platform under crashes', () => {
       if (stuck.length) {
         const seen = new Map<string, number>();
         for (const p of placed) if (!finals.has(p.orderId)) seen.set(lastSeen.get(p.orderId) ?? '?', (seen.get(lastSeen.get(p.orderId) ?? '?') ?? 0) + 1);
-        problems.push(`${stuck.length} orders not terminal after waiting ${((Date.now() - placingDoneAt) / 1000).toFixed(0)}s (last seen: ${[...seen].map(([k, n]) => `${k} ×${n}`).join(', ')}): ${stuck.slice(0, 10).join('; ')}${stuck.length > 10 ? '; …' : ''}`);
+        problems.push(
+          `${stuck.length} orders not terminal after waiting ${((Date.now() - placingDoneAt) / 1000).toFixed(0)}s (last seen: ${[...seen].map(([k, n]) => `${k} ×${n}`).join(', ')}): ${stuck.slice(0, 10).join('; ')}${stuck.length > 10 ? '; …' : ''}`,
+        );
       }
 
       const outcomeOf = (o: any) => (o.status === 'FAILED' ? o.failureReason : o.status);
@@ -432,7 +438,11 @@ describe('the platform under crashes', () => {
       // A capture (and a refund) per order at most, one booking per order at most. (A long wait may
       // re-authorise under a new key, so authorisations are held to one per key, above.)
       const sandboxPerOrder = (list: typeof ops, what: string) =>
-        perOrder(list.map((o) => orderIdOfKey(o.idempotency_key) ?? '?'), 'sandbox', what);
+        perOrder(
+          list.map((o) => orderIdOfKey(o.idempotency_key) ?? '?'),
+          'sandbox',
+          what,
+        );
       const capturedOrders = sandboxPerOrder(captures, 'captures');
       const refundedOrders = sandboxPerOrder(refunds, 'refunds');
       sandboxPerOrder(books, 'carrier bookings');
@@ -444,7 +454,8 @@ describe('the platform under crashes', () => {
         );
       }
       const openAuthorisations = await query<{ id: string }>('sandbox', `SELECT id FROM sim_authorisations WHERE status = 'AUTHORISED'`);
-      if (openAuthorisations.length) problems.push(`sandbox: ${openAuthorisations.length} authorisations left open: ${openAuthorisations.map((a) => a.id).join(', ')}`);
+      if (openAuthorisations.length)
+        problems.push(`sandbox: ${openAuthorisations.length} authorisations left open: ${openAuthorisations.map((a) => a.id).join(', ')}`);
       const [provider] = await query<{ net: string; auths: string }>(
         'sandbox',
         'SELECT coalesce(sum(captured - refunded), 0) AS net, count(*) AS auths FROM sim_authorisations',
@@ -456,7 +467,11 @@ describe('the platform under crashes', () => {
         'payments',
         'SELECT order_id, status, captured_amount, refunded_amount FROM payments',
       );
-      perOrder(payments.map((p) => p.order_id), 'payments', 'payments');
+      perOrder(
+        payments.map((p) => p.order_id),
+        'payments',
+        'payments',
+      );
       const openPayments = payments.filter((p) => p.status === 'PENDING' || p.status === 'AUTHORISED');
       if (openPayments.length) problems.push(`payments: left open ${JSON.stringify(openPayments)}`);
       const booksNet = payments.reduce((s, p) => s + p.captured_amount - p.refunded_amount, 0);
@@ -466,7 +481,9 @@ describe('the platform under crashes', () => {
         .filter((p) => completedIds.has(p.orderId))
         .reduce((s, p) => s + p.body.items.reduce((t, i) => t + i.quantity * priceOf(i.sku), 0), 0);
       if (booksNet !== completedTotal || Number(provider!.net) !== completedTotal || expectedTotal !== completedTotal) {
-        problems.push(`money: our books net ${booksNet}, provider net ${provider!.net}, completed orders' totals ${completedTotal}, catalogue prices say ${expectedTotal}`);
+        problems.push(
+          `money: our books net ${booksNet}, provider net ${provider!.net}, completed orders' totals ${completedTotal}, catalogue prices say ${expectedTotal}`,
+        );
       }
 
       // Inventory: nothing held, stock conserved.
@@ -474,7 +491,8 @@ describe('the platform under crashes', () => {
       const held = reservations.filter((r) => r.status === 'HELD');
       if (held.length) problems.push(`inventory: reservations left HELD for ${held.map((r) => r.order_id).join(', ')}`);
       const committed = reservations.filter((r) => r.status === 'COMMITTED').map((r) => r.order_id);
-      if (sorted(committed).join() !== sorted(completedIds).join()) problems.push(`inventory: committed reservations ${committed.length} ≠ completed orders ${completedIds.size}`);
+      if (sorted(committed).join() !== sorted(completedIds).join())
+        problems.push(`inventory: committed reservations ${committed.length} ≠ completed orders ${completedIds.size}`);
       const stock = await query<{ sku: string; stock: number }>('inventory', 'SELECT sku, stock FROM products');
       const stockReport: string[] = [];
       for (const product of CATALOGUE) {
@@ -484,7 +502,8 @@ describe('the platform under crashes', () => {
           .filter((i) => i.sku === product.sku)
           .reduce((n, i) => n + i.quantity, 0);
         const have = stock.find((s) => s.sku === product.sku)?.stock;
-        if (have !== product.stock - sold) problems.push(`inventory: ${product.sku} has ${have}, expected ${product.stock} − ${sold} = ${product.stock - sold}`);
+        if (have !== product.stock - sold)
+          problems.push(`inventory: ${product.sku} has ${have}, expected ${product.stock} − ${sold} = ${product.stock - sold}`);
         if (sold > 0) stockReport.push(`${product.sku} −${sold}`);
       }
 
@@ -493,7 +512,11 @@ describe('the platform under crashes', () => {
         'shipping',
         'SELECT order_id, status, carrier_ref FROM shipments',
       );
-      perOrder(shipments.map((s) => s.order_id), 'shipping', 'shipments');
+      perOrder(
+        shipments.map((s) => s.order_id),
+        'shipping',
+        'shipments',
+      );
       const live = shipments.filter((s) => s.status === 'CREATED' || s.status === 'PICKED_UP');
       if (sorted(live.map((s) => s.order_id)).join() !== sorted(completedIds).join()) {
         problems.push(
@@ -506,7 +529,9 @@ describe('the platform under crashes', () => {
       const liveRefs = new Set(live.map((s) => s.carrier_ref));
       const carrierOnly = carrierLive.filter((c) => !liveRefs.has(c.ref));
       if (carrierOnly.length || carrierLive.length !== live.length) {
-        problems.push(`carrier: ${carrierLive.length} live bookings at the carrier vs ${live.length} here; unknown here: ${carrierOnly.map((c) => c.ref).join(', ')}`);
+        problems.push(
+          `carrier: ${carrierLive.length} live bookings at the carrier vs ${live.length} here; unknown here: ${carrierOnly.map((c) => c.ref).join(', ')}`,
+        );
       }
 
       // Why did a process exit that the harness did not kill? Its last fatal log line says.
@@ -543,7 +568,10 @@ describe('the platform under crashes', () => {
           '',
           '──────── chaos crash test ────────',
           `orders placed           ${placed.length} (POST retries: ${placed.reduce((n, p) => n + p.postAttempts - 1, 0)}; cancels sent: ${placed.filter((p) => p.cancelStatus).length}, 202: ${placed.filter((p) => p.cancelStatus === 202).length}, 409: ${placed.filter((p) => p.cancelStatus === 409).length})`,
-          `by outcome              ${Object.entries(byOutcome).sort().map(([k, v]) => `${k} ${v}`).join(', ')}`,
+          `by outcome              ${Object.entries(byOutcome)
+            .sort()
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
           `kills (SIGKILL)         ${chaos.stats.kills.length} (${POOLS.map((pool) => `${pool} ${chaos.stats.kills.filter((k) => k.includes(` ${pool}-worker-`)).length}`).join(', ')})`,
           `temporal restarts       ${chaos.stats.temporalRestarts}`,
           `postgres restarts       ${chaos.stats.postgresRestarts}`,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CATALOGUE } from '../../prisma/inventory/seed';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
@@ -52,21 +52,28 @@ interface Placed {
   items: Array<{ sku: string; quantity: number }>;
 }
 
+/** When a cancelled order is cancelled: right after it was accepted, or once its parcel waits for the carrier. */
+type CancelAt = 'accepted' | 'awaiting-pickup';
+
 const skus = ['TSHIRT-BLK-M', 'HOODIE-GRY-L', 'MUG-LOGO', 'CAP-NAVY', 'SOCKS-3PK', 'POSTER-A2'];
 
-/** Thirty orders whose outcomes are known in advance from the documented test inputs. */
-function orderMix(): Array<{ expected: Expected; body: ReturnType<typeof validOrder> }> {
-  const mix: Array<{ expected: Expected; body: ReturnType<typeof validOrder> }> = [];
-  for (let i = 0; i < 30; i++) {
+/**
+ * Thirty-two orders whose outcomes are known in advance from the documented test inputs; two of
+ * the cancelled ones are cancelled only once the carrier is booked, so the cancel has to reach it.
+ */
+function orderMix(): Array<{ expected: Expected; body: ReturnType<typeof validOrder>; cancelAt?: CancelAt }> {
+  const mix: Array<{ expected: Expected; body: ReturnType<typeof validOrder>; cancelAt?: CancelAt }> = [];
+  for (let i = 0; i < 32; i++) {
     const items = [
       { sku: skus[i % skus.length]!, quantity: 1 + (i % 3) },
       { sku: skus[(i + 2) % skus.length]!, quantity: 1 },
     ];
     const base = validOrder({ customerId: `customer-${i % 7}`, items });
-    if (i % 10 === 3) mix.push({ expected: 'PAYMENT_DECLINED', body: { ...base, payment: { token: 'tok_declined' } } });
+    if (i >= 30) mix.push({ expected: 'CANCELLED', body: base, cancelAt: 'awaiting-pickup' });
+    else if (i % 10 === 3) mix.push({ expected: 'PAYMENT_DECLINED', body: { ...base, payment: { token: 'tok_declined' } } });
     else if (i % 10 === 5) mix.push({ expected: 'SHIPPING_UNAVAILABLE', body: { ...base, shippingAddress: { ...base.shippingAddress, country: 'AQ' } } });
     else if (i % 10 === 7) mix.push({ expected: 'OUT_OF_STOCK', body: { ...base, items: [...items, { sku: 'TOUR-TEE-SOLD-OUT', quantity: 1 }] } });
-    else if (i % 15 === 1) mix.push({ expected: 'CANCELLED', body: base });
+    else if (i % 15 === 1) mix.push({ expected: 'CANCELLED', body: base, cancelAt: 'accepted' });
     else mix.push({ expected: 'COMPLETED', body: base });
   }
   return mix;
@@ -75,14 +82,22 @@ function orderMix(): Array<{ expected: Expected; body: ReturnType<typeof validOr
 const query = <T extends pg.QueryResultRow>(db: DatabaseName, sql: string, params: unknown[] = []) => queryDatabase<T>(urls[db], sql, params);
 
 describe('the platform end to end', () => {
-  it('runs 30 concurrent orders to their expected ends, and the four databases reconcile', async () => {
+  it('runs 32 concurrent orders to their expected ends, and the four databases reconcile', async () => {
     const api = platform.apiUrl;
     const mix = orderMix();
     const placed: Placed[] = await Promise.all(
-      mix.map(async ({ expected, body }) => {
+      mix.map(async ({ expected, body, cancelAt }) => {
         const res = await request(api, 'POST', '/orders', { body, headers: { 'Idempotency-Key': randomUUID() } });
         expect(res.status).toBe(202);
-        if (expected === 'CANCELLED') {
+        if (cancelAt === 'awaiting-pickup') {
+          await eventually(
+            async () => ((await request(api, 'GET', `/orders/${res.body.orderId}`)).body?.status === 'AWAITING_PICKUP' ? true : undefined),
+            'pickup wait',
+            600,
+            20,
+          );
+        }
+        if (cancelAt) {
           const cancel = await request(api, 'POST', `/orders/${res.body.orderId}/cancel`, { body: { reason: 'e2e' } });
           expect(cancel.status).toBe(202);
         }
@@ -92,10 +107,15 @@ describe('the platform end to end', () => {
 
     const finals = await Promise.all(
       placed.map((p) =>
-        eventually(async () => {
-          const res = await request(api, 'GET', `/orders/${p.orderId}`);
-          return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(res.body?.status) ? res.body : undefined;
-        }, `order ${p.orderId}`, 600, 100),
+        eventually(
+          async () => {
+            const res = await request(api, 'GET', `/orders/${p.orderId}`);
+            return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(res.body?.status) ? res.body : undefined;
+          },
+          `order ${p.orderId}`,
+          600,
+          100,
+        ),
       ),
     );
     const outcome = (o: { status: string; failureReason?: string }) => (o.status === 'FAILED' ? o.failureReason : o.status);
@@ -105,7 +125,10 @@ describe('the platform end to end', () => {
     const completed = placed.filter((p) => p.expected === 'COMPLETED');
     const stock = await query<{ sku: string; stock: number }>('inventory', 'SELECT sku, stock FROM products');
     for (const product of CATALOGUE) {
-      const sold = completed.flatMap((p) => p.items).filter((i) => i.sku === product.sku).reduce((n, i) => n + i.quantity, 0);
+      const sold = completed
+        .flatMap((p) => p.items)
+        .filter((i) => i.sku === product.sku)
+        .reduce((n, i) => n + i.quantity, 0);
       expect({ sku: product.sku, stock: stock.find((s) => s.sku === product.sku)?.stock }).toEqual({ sku: product.sku, stock: product.stock - sold });
     }
 
@@ -135,6 +158,41 @@ describe('the platform end to end', () => {
     expect(openAuthorisations).toEqual([]);
     expect(liveShipments.map((s) => s.order_id).sort()).toEqual(completed.map((p) => p.orderId).sort());
 
+    // The outside world agrees with our books, order by order: the carrier holds a live booking for
+    // each completed order and has cancelled every other booking; the provider captured each
+    // completed order's total and holds nothing for any other order.
+    const completedIds = new Set(completed.map((p) => p.orderId));
+    const bookings = await query<{ order_id: string; carrier_ref: string }>(
+      'shipping',
+      'SELECT order_id, carrier_ref FROM shipments WHERE carrier_ref IS NOT NULL',
+    );
+    const atCarrier = new Map((await query<{ ref: string; status: string }>('sandbox', 'SELECT ref, status FROM sim_shipments')).map((r) => [r.ref, r.status]));
+    expect(atCarrier.size).toBe(bookings.length);
+    const carrierView = bookings.map((b) => ({ orderId: b.order_id, completed: completedIds.has(b.order_id), atCarrier: atCarrier.get(b.carrier_ref) }));
+    expect(carrierView.filter((v) => v.completed !== (v.atCarrier === 'BOOKED' || v.atCarrier === 'PICKED_UP'))).toEqual([]);
+    expect(carrierView.filter((v) => !v.completed).map((v) => v.atCarrier)).toEqual(carrierView.filter((v) => !v.completed).map(() => 'CANCELLED'));
+    // the cancels sent once the carrier was booked are among them
+    expect(carrierView.filter((v) => !v.completed).length).toBeGreaterThanOrEqual(2);
+    const totals = new Map(finals.map((o) => [o.orderId as string, o.total as number]));
+    const authorised = await query<{ order_id: string; authorisation_id: string }>(
+      'payments',
+      'SELECT order_id, authorisation_id FROM payments WHERE authorisation_id IS NOT NULL',
+    );
+    const atProvider = new Map(
+      (
+        await query<{ id: string; status: string; captured: number; refunded: number }>(
+          'sandbox',
+          'SELECT id, status, captured, refunded FROM sim_authorisations',
+        )
+      ).map((r) => [r.id, r]),
+    );
+    expect(atProvider.size).toBe(authorised.length);
+    const providerView = authorised.map((p) => ({ orderId: p.order_id, ...atProvider.get(p.authorisation_id) }));
+    expect(providerView.filter((v) => completedIds.has(v.orderId)).map((v) => [v.orderId, v.status, (v.captured ?? 0) - (v.refunded ?? 0)])).toEqual(
+      providerView.filter((v) => completedIds.has(v.orderId)).map((v) => [v.orderId, 'CAPTURED', totals.get(v.orderId)]),
+    );
+    expect(providerView.filter((v) => !completedIds.has(v.orderId) && v.status !== 'VOIDED')).toEqual([]);
+
     // One row per order in the orders service, each with its terminal status.
     const rows = await query<{ id: string; status: string }>('orders', 'SELECT id, status FROM orders');
     expect(rows).toHaveLength(placed.length);
@@ -156,7 +214,10 @@ describe('the platform end to end', () => {
     expect(sumOf(all, 'orders_completed_total')).toBe(completed.length);
     expect(sumOf(all, 'orders_cancelled_total')).toBe(rows.filter((r) => r.status === 'CANCELLED').length);
     for (const reason of ['PAYMENT_DECLINED', 'SHIPPING_UNAVAILABLE', 'OUT_OF_STOCK']) {
-      expect({ reason, count: sumOf(all, 'orders_failed_total', { reason }) }).toEqual({ reason, count: rows.filter((r) => r.failure_reason === reason).length });
+      expect({ reason, count: sumOf(all, 'orders_failed_total', { reason }) }).toEqual({
+        reason,
+        count: rows.filter((r) => r.failure_reason === reason).length,
+      });
     }
     expect(sumOf(all, 'order_value_count', { currency: 'EUR' })).toBe(completed.length);
     expect(sumOf(all, 'order_value_sum', { currency: 'EUR' })).toBeCloseTo(completed.reduce((sum, r) => sum + r.total_amount!, 0) / 100, 2);
@@ -165,7 +226,9 @@ describe('the platform end to end', () => {
     expect(sumOf(api, 'http_request_duration_seconds_count', { method: 'GET', route: '/orders/:id', status: '200' })).toBeGreaterThan(0);
     // every reservation made (a release before any reservation leaves a marker without a currency)
     const [reservations] = await query<{ made: string }>('inventory', 'SELECT count(*) AS made FROM reservations WHERE currency IS NOT NULL');
-    expect(sumOf(all, 'activity_duration_seconds_count', { activity: 'reserveStock', task_queue: 'inventory', outcome: 'completed' })).toBe(Number(reservations!.made));
+    expect(sumOf(all, 'activity_duration_seconds_count', { activity: 'reserveStock', task_queue: 'inventory', outcome: 'completed' })).toBe(
+      Number(reservations!.made),
+    );
     expect(sumOf(all, 'activity_duration_seconds_count', { activity: 'authorisePayment', task_queue: 'payments', outcome: 'failed' })).toBeGreaterThan(0);
     for (const database of ['e2e_orders', 'e2e_inventory', 'e2e_payments', 'e2e_shipping', 'e2e_sandbox']) {
       expect(all.some((s) => s.name === 'db_pool_connections' && s.labels.database === database && s.labels.state === 'idle')).toBe(true);
@@ -177,9 +240,9 @@ describe('the platform end to end', () => {
 
   it('drains and exits cleanly on SIGTERM', async () => {
     const names = platform.processes().map((p) => p.name);
-    const exits = platform.processes().map(
-      ({ name, child }) => new Promise<{ name: string; code: number | null }>((resolve) => child.once('exit', (code) => resolve({ name, code }))),
-    );
+    const exits = platform
+      .processes()
+      .map(({ name, child }) => new Promise<{ name: string; code: number | null }>((resolve) => child.once('exit', (code) => resolve({ name, code }))));
     await platform.stop();
     const codes = await Promise.all(exits);
     expect(codes.map((c) => c.name).sort()).toEqual([...names].sort());

@@ -37,7 +37,10 @@ async function committedHistories(): Promise<Array<{ label: string; scenario: st
 describe('workflow determinism', () => {
   it('has a history of every scenario recorded with the newest label', async () => {
     const histories = await committedHistories();
-    const newest = histories.map((h) => h.label).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1);
+    const newest = histories
+      .map((h) => h.label)
+      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+      .at(-1);
     const recorded = histories.filter((h) => h.label === newest).map((h) => h.scenario);
     expect(recorded.sort()).toEqual(SCENARIOS.map((s) => s.name).sort());
   });

@@ -24,6 +24,8 @@ export interface FakeOptions {
   declineReauthorisation?: boolean;
   /** make an activity throw a retryable infrastructure error on its first `n` attempts */
   failFirst?: Partial<Record<string, number>>;
+  /** make an activity act, then lose its answer (a retryable error) on its first `n` attempts */
+  loseAnswer?: Partial<Record<string, number>>;
 }
 
 export function createFakeServices(options: FakeOptions = {}) {
@@ -35,6 +37,8 @@ export function createFakeServices(options: FakeOptions = {}) {
   const reservations = new Map<string, { status: 'HELD' | 'RELEASED' | 'COMMITTED'; lines: { sku: string; quantity: number }[] }>();
   const payments = new Map<string, { status: 'AUTHORISED' | 'CAPTURED' | 'VOIDED' | 'REFUNDED'; amount: number }>();
   const shipments = new Map<string, 'CREATED' | 'CANCELLED'>();
+  /** the fake provider's captures: like a real one it remembers each key and charges it once */
+  const charges: string[] = [];
 
   async function enter(activity: string): Promise<void> {
     calls.push(activity);
@@ -43,6 +47,13 @@ export function createFakeServices(options: FakeOptions = {}) {
       throw new Error(`${activity}: simulated infrastructure failure (attempt ${attempts[activity]})`);
     }
     await options.onCall?.(activity);
+  }
+
+  /** After the activity acted: its answer is lost on the first `n` attempts. */
+  function leave(activity: string): void {
+    if ((attempts[activity] ?? 0) <= (options.loseAnswer?.[activity] ?? 0)) {
+      throw new Error(`${activity}: answer lost after it acted (attempt ${attempts[activity]})`);
+    }
   }
 
   const orders: OrderActivities = {
@@ -98,7 +109,6 @@ export function createFakeServices(options: FakeOptions = {}) {
     async findHeldReservations() {
       return [...reservations].filter(([, r]) => r.status === 'HELD').map(([id]) => ({ id, orderId: id, status: 'HELD' }));
     },
-    async checkInventoryHealth() {},
   };
 
   const paymentActivities: PaymentActivities = {
@@ -121,7 +131,9 @@ export function createFakeServices(options: FakeOptions = {}) {
     async capturePayment({ paymentId }) {
       await enter('capturePayment');
       const payment = payments.get(paymentId)!;
+      if (!charges.includes(paymentId)) charges.push(paymentId);
       payment.status = 'CAPTURED';
+      leave('capturePayment');
       return { paymentId, captureId: `cap-${paymentId}`, amount: payment.amount };
     },
     async voidPayment({ paymentId }) {
@@ -141,7 +153,6 @@ export function createFakeServices(options: FakeOptions = {}) {
     async findOpenPayments() {
       return [...payments].filter(([, p]) => p.status === 'AUTHORISED').map(([id]) => ({ id, orderId: id, status: 'AUTHORISED' }));
     },
-    async checkPaymentsHealth() {},
   };
 
   const shipping: ShippingActivities = {
@@ -159,9 +170,8 @@ export function createFakeServices(options: FakeOptions = {}) {
       shipments.set(shipmentId, 'CANCELLED');
       return { shipmentId, cancelled: true };
     },
-    async checkShippingHealth() {},
   };
 
-  return { orders, inventory, payments: paymentActivities, shipping, calls, attempts, events, stock, paymentStates: payments, shipments };
+  return { orders, inventory, payments: paymentActivities, shipping, calls, attempts, events, stock, paymentStates: payments, shipments, charges };
 }
 export type FakeServices = ReturnType<typeof createFakeServices>;

@@ -20,7 +20,7 @@ export async function startInProcessApi(options: {
   namespace: string;
   env?: NodeJS.ProcessEnv;
   tracing?: Tracing;
-  app?: Pick<AppDeps, 'timings'>;
+  app?: Partial<Pick<AppDeps, 'timings' | 'catalogueTtlMs' | 'catalogueTimeoutMs' | 'healthTimeoutMs'>>;
 }) {
   quietRuntime();
   const urls = await createTestDatabases(options.prefix);
@@ -29,16 +29,35 @@ export async function startInProcessApi(options: {
   const client = new Client({ connection, namespace: options.namespace, ...(options.tracing ? { interceptors: options.tracing.clientInterceptors } : {}) });
   const pool = createPool(urls.orders, 3, `${options.prefix}-test`);
   const db: OrdersDb = createOrdersDb(pool);
-  const app = createApp({ client, db, log: createLogger(`${options.prefix}-test`, 'silent'), ...options.app });
-  const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
+  const log = createLogger(`${options.prefix}-test`, 'silent');
+  /** Another API on the same platform, e.g. with other worker URLs or a fresh catalogue. */
+  const serve = async (overrides: Partial<AppDeps> = {}) => {
+    const app = createApp({ client, db, log, workers: pools.workers, ...options.app, ...overrides });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    return {
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  };
+  const api = await serve();
+  const extra: Array<{ close: () => Promise<void> }> = [];
   return {
-    baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    baseUrl: api.baseUrl,
     client,
     db,
+    urls,
+    /** each pool, to stop one on its own */
+    pools: pools.pools,
+    workers: pools.workers,
+    serve: async (overrides: Partial<AppDeps> = {}) => {
+      const other = await serve(overrides);
+      extra.push(other);
+      return other.baseUrl;
+    },
     stop: async () => {
-      server.close();
+      await Promise.all([api, ...extra].map((s) => s.close()));
       await pools.stop();
       await db.$disconnect();
       await pool.end();

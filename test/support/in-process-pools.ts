@@ -1,5 +1,6 @@
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
+import type { WorkerUrls } from '../../api/health';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
 import { parseEnv } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
@@ -7,13 +8,22 @@ import { inventoryPool } from '../../workers/inventory';
 import { ordersPool } from '../../workers/orders';
 import { paymentsPool } from '../../workers/payments';
 import { shippingPool } from '../../workers/shipping';
-import { startPool } from '../../workers/run';
+import { startPool, type StartedPool } from '../../workers/run';
 import { initTracing, type Tracing } from '../../lib/tracing';
+
+export interface InProcessPools {
+  /** each pool, to stop one on its own (its HTTP server closes with it) */
+  pools: Record<keyof WorkerUrls, StartedPool>;
+  /** where each pool's HTTP server (/healthz, /livez, /metrics, inventory's /products) listens */
+  workers: WorkerUrls;
+  stop: () => Promise<void>;
+}
 
 /**
  * The four pools with their real activities, databases and simulated provider and carrier,
- * started in this process through the same wiring as the worker mains. For tests that need the
- * whole saga but drive it through an in-process API; the end-to-end test uses real processes.
+ * started in this process through the same wiring as the worker mains, HTTP servers included.
+ * For tests that need the whole saga but drive it through an in-process API; the end-to-end
+ * test uses real processes.
  */
 export async function startInProcessPools(options: {
   urls: Record<DatabaseName, string>;
@@ -22,28 +32,34 @@ export async function startInProcessPools(options: {
   env?: NodeJS.ProcessEnv;
   /** the tracing wiring; by default a tracer that samples nothing */
   tracing?: Tracing;
-}): Promise<{ stop: () => Promise<void> }> {
+}): Promise<InProcessPools> {
   const address = inject('temporalAddress');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: address,
     TEMPORAL_NAMESPACE: options.namespace,
+    // each pool's HTTP server on a free loopback port
+    METRICS_PORT: '0',
+    METRICS_HOST: '127.0.0.1',
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), options.urls[db]])),
     ...options.env,
   };
   const connection = await NativeConnection.connect({ address });
-  const log = createLogger('test-pools', 'warn');
-  const tracing = options.tracing ?? initTracing({ service: 'test-pools', sampleRatio: 0 });
-  const pools = await Promise.all([
-    startPool(ordersPool, parseEnv(ordersPool.env, env), connection, log, tracing, options.bundle),
-    startPool(inventoryPool, parseEnv(inventoryPool.env, env), connection, log, tracing),
-    startPool(paymentsPool, parseEnv(paymentsPool.env, env), connection, log, tracing),
-    startPool(shippingPool, parseEnv(shippingPool.env, env), connection, log, tracing),
+  const runtime = { connection, log: createLogger('test-pools', 'warn'), tracing: options.tracing ?? initTracing({ service: 'test-pools', sampleRatio: 0 }) };
+  const [orders, inventory, payments, shipping] = await Promise.all([
+    startPool(ordersPool, parseEnv(ordersPool.env, env), { ...runtime, bundle: options.bundle }),
+    startPool(inventoryPool, parseEnv(inventoryPool.env, env), runtime),
+    startPool(paymentsPool, parseEnv(paymentsPool.env, env), runtime),
+    startPool(shippingPool, parseEnv(shippingPool.env, env), runtime),
   ]);
+  const pools = { orders, inventory, payments, shipping };
+  const all = Object.values(pools);
   return {
+    pools,
+    workers: { orders: [orders.url], inventory: [inventory.url], payments: [payments.url], shipping: [shipping.url] },
     stop: async () => {
-      pools.forEach((p) => p.stop());
-      await Promise.all(pools.map((p) => p.finished));
+      all.forEach((p) => p.stop());
+      await Promise.all(all.map((p) => p.finished));
       await connection.close();
     },
   };

@@ -1,14 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
-import {
-  ORDERS_TASK_QUEUE,
-  confirmPickupSignal,
-  getOrderStateQuery,
-  orderWorkflowId,
-  type OrderStatus,
-  type PlaceOrderInput,
-} from '../../contracts/orders';
+import { ORDERS_TASK_QUEUE, confirmPickupSignal, getOrderStateQuery, orderWorkflowId, type OrderStatus, type PlaceOrderInput } from '../../contracts/orders';
 import type { orderWorkflow } from '../../workflows/orders';
 import type { FakeOptions, FakeServices } from './fake-services';
 import { withPlatformWorkers } from './temporal';

@@ -16,12 +16,27 @@ export interface Scenario {
   hold?: string;
 }
 
-const settle = (p: Promise<unknown>) => p.then(() => undefined, () => undefined);
+const settle = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    () => undefined,
+  );
 
 export const SCENARIOS: Scenario[] = [
-  { name: 'completed', drive: async (h, handle) => { await h.confirmPickup(handle); return handle.result(); } },
+  {
+    name: 'completed',
+    drive: async (h, handle) => {
+      await h.confirmPickup(handle);
+      return handle.result();
+    },
+  },
   { name: 'out-of-stock', fakes: { stock: { 'MUG-LOGO': 0, 'CAP-NAVY': 10 } }, drive: (_h, handle) => handle.result() },
-  { name: 'payment-declined', fakes: { declinedTokens: ['tok_declined'] }, input: { payment: { token: 'tok_declined' } }, drive: (_h, handle) => handle.result() },
+  {
+    name: 'payment-declined',
+    fakes: { declinedTokens: ['tok_declined'] },
+    input: { payment: { token: 'tok_declined' } },
+    drive: (_h, handle) => handle.result(),
+  },
   {
     name: 'carrier-refused',
     fakes: { refusedCountries: ['AQ'] },
@@ -30,7 +45,7 @@ export const SCENARIOS: Scenario[] = [
   },
   { name: 'pickup-timeout', drive: (_h, handle) => handle.result() },
   {
-    // patched in after v1: the reservation is renewed and the payment re-authorised while waiting
+    // the reservation is renewed and the payment re-authorised while waiting
     name: 'holds-renewed',
     input: { pickupTimeout: '10d' },
     drive: async (h, handle) => {
@@ -98,6 +113,17 @@ export const SCENARIOS: Scenario[] = [
     },
   },
   { name: 'review-timed-out', input: { reviewAbove: 1000 }, drive: (_h, handle) => handle.result() },
+  {
+    name: 'review-rejected',
+    input: { reviewAbove: 1000 },
+    drive: async (h, handle) => {
+      await h.waitForStatus(handle, 'AWAITING_REVIEW');
+      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', reviewer: 'risk', reason: 'address mismatch' }] });
+      return handle.result();
+    },
+  },
+  // inventory down past the step's five-minute deadline: INVENTORY_UNAVAILABLE
+  { name: 'inventory-unavailable', fakes: { failFirst: { reserveStock: Number.MAX_SAFE_INTEGER } }, drive: (_h, handle) => handle.result() },
   {
     name: 'cancelled-by-temporal',
     drive: async (h, handle) => {

@@ -10,10 +10,15 @@ import {
   retryCompensationUpdate,
   reviewOrderUpdate,
   ORDER_SEARCH_ATTRIBUTES,
+  orderWorkflowId,
+  stepKey,
+  type OrderState,
   type OrderStatus,
 } from '../../contracts/orders';
+import { apiEnv, orderTimingsFrom } from '../../api/config';
+import { parseEnv } from '../../lib/config';
 import { createFakeServices } from '../support/fake-services';
-import { ensureSearchAttributes } from '../../lib/infra/temporal';
+import { ensureSearchAttributes } from '../../lib/temporal/search-attributes';
 import { gate, orderInput, sagaHarness } from '../support/saga';
 import { bundleWorkflows, quietRuntime } from '../support/temporal';
 
@@ -33,7 +38,21 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const { startOrder, waitForStatus, confirmPickup, run } = sagaHarness(() => env, () => bundle);
+const { startOrder, waitForStatus, confirmPickup, run } = sagaHarness(
+  () => env,
+  () => bundle,
+);
+
+/**
+ * How long the order waited for the carrier, in workflow time, from its own event log: from the
+ * shipment's booking to the next thing the saga did (the pickup, or the first undo).
+ */
+function pickupWaitMs(state: OrderState): number {
+  const booked = state.events.findIndex((e) => e.type === 'ShipmentCreated');
+  const next = state.events.slice(booked + 1).find((e) => e.type !== 'ReservationRenewed' && e.type !== 'PaymentReauthorised');
+  if (booked < 0 || !next) throw new Error(`no pickup wait in ${state.events.map((e) => e.type).join(', ')}`);
+  return Date.parse(next.at) - Date.parse(state.events[booked]!.at);
+}
 
 describe('orderWorkflow', () => {
   it('completes the happy path and records every step in order', async () => {
@@ -55,9 +74,24 @@ describe('orderWorkflow', () => {
       'capturePayment',
       'commitStock',
     ]);
-    expect(state.steps).toEqual(['OrderPlaced', 'StockReserved', 'PaymentAuthorised', 'ShipmentCreated', 'PickupConfirmed', 'PaymentCaptured', 'OrderCompleted']);
+    expect(state.steps).toEqual([
+      'OrderPlaced',
+      'StockReserved',
+      'PaymentAuthorised',
+      'ShipmentCreated',
+      'PickupConfirmed',
+      'PaymentCaptured',
+      'OrderCompleted',
+    ]);
     expect(state.total).toBe(2 * 1299 + 1799);
-    expect(fakes.events.map((e) => e.type)).toEqual(['StockReserved', 'PaymentAuthorised', 'ShipmentCreated', 'PickupConfirmed', 'PaymentCaptured', 'OrderCompleted']);
+    expect(fakes.events.map((e) => e.type)).toEqual([
+      'StockReserved',
+      'PaymentAuthorised',
+      'ShipmentCreated',
+      'PickupConfirmed',
+      'PaymentCaptured',
+      'OrderCompleted',
+    ]);
     expect(fakes.events.at(-1)?.status).toBe('COMPLETED');
     expect(fakes.stock['MUG-LOGO']).toBe(98);
     expect([...fakes.paymentStates.values()].map((p) => p.status)).toEqual(['CAPTURED']);
@@ -159,7 +193,10 @@ describe('orderWorkflow', () => {
       const handle = await startOrder(orderInput());
       await waitForStatus(handle, 'AWAITING_PICKUP');
       await handle.cancel();
-      const failure = await handle.result().then(() => undefined, (err: unknown) => err);
+      const failure = await handle.result().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       return { failure, state: await handle.query(getOrderStateQuery) };
     });
     // The execution ends Canceled in Temporal, after the order itself was unwound.
@@ -177,9 +214,9 @@ describe('orderWorkflow', () => {
     const { result, waitedMs } = await run(fakes, async () => {
       const handle = await startOrder(orderInput());
       await waitForStatus(handle, 'AWAITING_PICKUP');
-      const before = (await env.currentTimeMs());
+      const before = await env.currentTimeMs();
       await env.sleep('40 hours');
-      await handle.signal(confirmPickupSignal, { carrierRef: 'ref', pickedUpAt: new Date((await env.currentTimeMs())).toISOString() });
+      await handle.signal(confirmPickupSignal, { carrierRef: 'ref', pickedUpAt: new Date(await env.currentTimeMs()).toISOString() });
       const result = await handle.result();
       return { result, waitedMs: (await env.currentTimeMs()) - before };
     });
@@ -190,15 +227,53 @@ describe('orderWorkflow', () => {
 
   it('fails SHIPPING_TIMEOUT after 48 hours without a pickup, and compensates', async () => {
     const fakes = createFakeServices();
-    const { result, waitedMs } = await run(fakes, async () => {
+    const { result, waitedMs, state } = await run(fakes, async () => {
       const handle = await startOrder(orderInput());
-      const before = (await env.currentTimeMs());
+      const before = await env.currentTimeMs();
       const result = await handle.result();
-      return { result, waitedMs: (await env.currentTimeMs()) - before };
+      return { result, waitedMs: (await env.currentTimeMs()) - before, state: await handle.query(getOrderStateQuery) };
     });
     expect(result).toMatchObject({ status: 'FAILED', failureReason: 'SHIPPING_TIMEOUT' });
     expect(result.compensations).toEqual(['ShipmentCancelled', 'PaymentVoided', 'StockReleased']);
     expect(waitedMs).toBeGreaterThanOrEqual(48 * 3600_000);
+    // and no later: the carrier gets 48 hours, not "at least 48 hours" (read from the order's own log:
+    // the test server's clock may run on past the end of a workflow)
+    expect(pickupWaitMs(state)).toBeGreaterThanOrEqual(48 * 3600_000);
+    expect(pickupWaitMs(state)).toBeLessThan(48 * 3600_000 + 60_000);
+  });
+
+  it('times out the pickup after the PICKUP_TIMEOUT this deployment configures (48 hours by default)', async () => {
+    const waitFor = async (processEnv: NodeJS.ProcessEnv) => {
+      const fakes = createFakeServices();
+      return run(fakes, async () => {
+        const handle = await startOrder(orderInput({ ...orderTimingsFrom(parseEnv(apiEnv, processEnv)) }));
+        const result = await handle.result();
+        return { result, waitedMs: pickupWaitMs(await handle.query(getOrderStateQuery)) };
+      });
+    };
+    const byDefault = await waitFor({});
+    expect(byDefault.result).toMatchObject({ status: 'FAILED', failureReason: 'SHIPPING_TIMEOUT' });
+    expect(byDefault.waitedMs).toBeGreaterThanOrEqual(48 * 3600_000);
+    expect(byDefault.waitedMs).toBeLessThan(48 * 3600_000 + 60_000);
+    const configured = await waitFor({ PICKUP_TIMEOUT: '3h' });
+    expect(configured.result).toMatchObject({ status: 'FAILED', failureReason: 'SHIPPING_TIMEOUT' });
+    expect(configured.waitedMs).toBeGreaterThanOrEqual(3 * 3600_000);
+    expect(configured.waitedMs).toBeLessThan(3 * 3600_000 + 60_000);
+  });
+
+  it('a cancel while awaiting pickup takes effect at once, not when the wait would have ended', async () => {
+    const fakes = createFakeServices();
+    const { result, tookMs } = await run(fakes, async () => {
+      const handle = await startOrder(orderInput());
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed my mind' }] });
+      const result = await handle.result();
+      return { result, tookMs: pickupWaitMs(await handle.query(getOrderStateQuery)) };
+    });
+    expect(result).toMatchObject({ status: 'CANCELLED', compensations: ['ShipmentCancelled', 'PaymentVoided', 'StockReleased'] });
+    // seconds of workflow time: the wait woke on the cancel instead of sleeping out its 48 hours or its next renewal
+    expect(tookMs).toBeLessThan(60_000);
+    expect(fakes.calls).not.toContain('renewReservation');
   });
 
   it('renews the reservation every 23 hours and re-authorises the payment before 7 days while waiting 8 days for pickup', async () => {
@@ -258,8 +333,14 @@ describe('orderWorkflow', () => {
       await waitForStatus(handle, 'NEEDS_ATTENTION');
       const parked = await handle.query(getOrderStateQuery);
       const refusals = await Promise.all([
-        handle.executeUpdate(resolveCompensationUpdate, { args: [{ operator: 'ops', note: '  ' }] }).then(() => undefined, (e: unknown) => e),
-        handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(() => undefined, (e: unknown) => e),
+        handle.executeUpdate(resolveCompensationUpdate, { args: [{ operator: 'ops', note: '  ' }] }).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+        handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
       ]);
       await handle.executeUpdate(resolveCompensationUpdate, { args: [{ operator: 'ops', note: 'voided at the provider console; stock recounted' }] });
       const result = await handle.result();
@@ -278,7 +359,10 @@ describe('orderWorkflow', () => {
     const refused = await run(fakes, async () => {
       const handle = await startOrder(orderInput());
       await waitForStatus(handle, 'AWAITING_PICKUP');
-      const refused = await handle.executeUpdate(retryCompensationUpdate, { args: [{ operator: 'ops' }] }).then(() => undefined, (e: unknown) => e);
+      const refused = await handle.executeUpdate(retryCompensationUpdate, { args: [{ operator: 'ops' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       await confirmPickup(handle);
       await handle.result();
       return refused;
@@ -292,9 +376,10 @@ describe('orderWorkflow', () => {
     const { refusedEarly, result, state } = await run(fakes, async () => {
       const handle = await startOrder(orderInput({ reviewAbove: 3000 }));
       await waitForStatus(handle, 'AWAITING_REVIEW');
-      const refusedEarly = await handle
-        .executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: ' ' }] })
-        .then(() => undefined, (e: unknown) => e);
+      const refusedEarly = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: ' ' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'risk@example.com' }] });
       await confirmPickup(handle);
       return { refusedEarly, result: await handle.result(), state: await handle.query(getOrderStateQuery) };
@@ -327,7 +412,10 @@ describe('orderWorkflow', () => {
     const { refused, result } = await run(fakes, async () => {
       const handle = await startOrder(orderInput({ reviewAbove: 2 * 1299 + 1799 }));
       await waitForStatus(handle, 'AWAITING_PICKUP');
-      const refused = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'x' }] }).then(() => undefined, (e: unknown) => e);
+      const refused = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'x' }] }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       await confirmPickup(handle);
       return { refused, result: await handle.result() };
     });
@@ -348,6 +436,34 @@ describe('orderWorkflow', () => {
     expect(fakes.attempts.reserveStock).toBe(2);
     expect(fakes.attempts.capturePayment).toBe(1);
   });
+
+  it('retries a capture whose answer was lost with the same key, so the customer is charged once', async () => {
+    // The provider took the money twice over but each answer was lost: every retry must name the same payment.
+    const fakes = createFakeServices({ loseAnswer: { capturePayment: 2 }, failFirst: { commitStock: 1 } });
+    const input = orderInput();
+    const result = await run(fakes, async () => {
+      const handle = await startOrder(input);
+      await confirmPickup(handle);
+      return handle.result();
+    });
+    expect(result).toEqual({ orderId: input.orderId, status: 'COMPLETED', compensations: [] });
+    expect(fakes.attempts.capturePayment).toBe(3);
+    expect(fakes.charges).toEqual([stepKey(orderWorkflowId(input.orderId), 'payment')]);
+    expect(fakes.calls).not.toContain('refundPayment');
+  });
+
+  for (const { activity, reason } of [
+    { activity: 'renewReservation', reason: 'INVENTORY_UNAVAILABLE' },
+    { activity: 'reauthorisePayment', reason: 'PAYMENTS_UNAVAILABLE' },
+  ]) {
+    it(`fails ${reason} when ${activity} cannot reach its service during a long wait, and unwinds`, async () => {
+      const fakes = createFakeServices({ failFirst: { [activity]: Number.MAX_SAFE_INTEGER } });
+      const result = await run(fakes, async () => (await startOrder(orderInput({ pickupTimeout: '10d' }))).result());
+      expect(result).toMatchObject({ status: 'FAILED', failureReason: reason, compensations: ['ShipmentCancelled', 'PaymentVoided', 'StockReleased'] });
+      expect(fakes.attempts[activity]).toBeGreaterThan(3);
+      expect(fakes.calls).not.toContain('capturePayment');
+    });
+  }
 
   it('fails INVENTORY_UNAVAILABLE and compensates when inventory stays down past its deadline', async () => {
     const fakes = createFakeServices({ failFirst: { reserveStock: Number.MAX_SAFE_INTEGER } });

@@ -1,0 +1,109 @@
+import { Router } from 'express';
+import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
+import swaggerUi from 'swagger-ui-express';
+import { z } from 'zod';
+import { healthRoutes } from './health';
+import { metricsRoutes } from './metrics';
+import { orderRoutes } from './orders';
+import { productRoutes } from './products';
+import { reviewRoutes } from './reviews';
+import { defineRoute, mount, type Route } from './routes';
+
+export const openApiRoute = defineRoute({
+  method: 'get',
+  path: '/openapi.json',
+  operationId: 'openApi',
+  tag: 'operations',
+  summary: 'This document: OpenAPI 3.1, generated from the zod schemas the API validates with',
+  responses: {
+    200: {
+      description: 'the OpenAPI document',
+      body: z.looseObject({ openapi: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }), paths: z.record(z.string(), z.unknown()) }),
+    },
+  },
+});
+
+export const docsRoute = defineRoute({
+  method: 'get',
+  path: '/docs/',
+  operationId: 'docs',
+  tag: 'operations',
+  summary: 'Interactive documentation (Swagger UI) of this document, served with its assets by the API itself',
+  responses: { 200: { description: 'the Swagger UI page', body: z.string(), contentType: 'text/html' } },
+});
+
+export const docsRedirectRoute = defineRoute({
+  method: 'get',
+  path: '/docs',
+  operationId: 'docsRedirect',
+  tag: 'operations',
+  summary: 'Sends the browser to /docs/ (the page loads its assets relative to itself)',
+  responses: { 301: { description: 'to /docs/', headers: z.object({ Location: z.literal('/docs/') }) } },
+});
+
+/** Every route of the API, in the order the document lists them. */
+export const ROUTES: readonly Route[] = [
+  ...productRoutes,
+  ...orderRoutes,
+  ...reviewRoutes,
+  ...healthRoutes,
+  ...metricsRoutes,
+  openApiRoute,
+  docsRedirectRoute,
+  docsRoute,
+];
+
+const requestIdIn = z.object({ 'x-request-id': z.string().optional().meta({ description: 'a request id to log under; a new one when absent' }) });
+const requestIdOut = z.object({ 'X-Request-Id': z.string().meta({ description: 'the request id: the one sent, or a new one' }) });
+
+function toRouteConfig(route: Route): RouteConfig {
+  return {
+    method: route.method,
+    path: route.path,
+    operationId: route.operationId,
+    summary: route.summary,
+    ...(route.description ? { description: route.description } : {}),
+    tags: [route.tag],
+    request: {
+      ...(route.params ? { params: route.params } : {}),
+      headers: route.headers ? route.headers.extend(requestIdIn.shape) : requestIdIn,
+      ...(route.body ? { body: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
+    },
+    responses: Object.fromEntries(
+      Object.entries(route.responses).map(([status, reply]) => [
+        status,
+        {
+          description: reply.description,
+          headers: reply.headers ? reply.headers.extend(requestIdOut.shape) : requestIdOut,
+          ...(reply.body ? { content: { [reply.contentType ?? 'application/json']: { schema: reply.body } } } : {}),
+        },
+      ]),
+    ),
+  };
+}
+
+/** The OpenAPI document, generated from the routes' own schemas; never written by hand. */
+export function openApiDocument() {
+  const registry = new OpenAPIRegistry();
+  for (const route of ROUTES) registry.registerPath(toRouteConfig(route));
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Order platform API',
+      version: '1.0.0',
+      description: 'Storefronts place and follow orders; each order is a durable Temporal workflow running a saga across inventory, payments and shipping.',
+    },
+  });
+}
+
+/** /openapi.json and /docs. */
+export function docsRouter(): Router {
+  const document = openApiDocument();
+  const router = Router();
+  mount(router, openApiRoute, async function openApi() {
+    return { status: 200, body: document as z.input<(typeof openApiRoute)['responses'][200]['body']> };
+  });
+  router.get(docsRedirectRoute.path, (req, res, next) => (req.path === docsRedirectRoute.path ? res.redirect(301, docsRoute.path) : next()));
+  router.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Order platform API' }));
+  return router;
+}

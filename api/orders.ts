@@ -1,0 +1,241 @@
+import { Router } from 'express';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { z } from 'zod';
+import type { OrdersDb } from '../activities/orders/db';
+import {
+  ORDERS_TASK_QUEUE,
+  cancelOrderUpdate,
+  CustomerIdAttribute,
+  getOrderStateQuery,
+  OrderStatusAttribute,
+  OrderTotalAttribute,
+  isTerminal,
+  orderWorkflowId,
+  type OrderStatus,
+  type OrderTimings,
+  type PlaceOrderInput,
+} from '../contracts/orders';
+import { ordersCreated } from '../lib/metrics';
+import type { orderWorkflow } from '../workflows';
+import type { Catalogue } from './catalogue';
+import { HttpError, noOrder } from './errors';
+import { liveOrderView, storedEvents, storedOrderView, type OrderAccess } from './order-access';
+import { defineRoute, mount } from './routes';
+import {
+  acceptedOrderSchema,
+  cancelOrderSchema,
+  cancellingSchema,
+  errorSchema,
+  orderIdFromKey,
+  orderParams,
+  orderViewSchema,
+  placeOrderHeaders,
+  placeOrderSchema,
+  requestHash,
+  type OrderEventView,
+  type PlaceOrderBody,
+} from './schemas';
+
+const notFound = { description: 'no such order', body: errorSchema };
+const badRequest = { description: 'fields at fault: `fields` lists every one (`headers.*`, `body.*`)', body: errorSchema };
+const tooLarge = { description: 'the body is larger than 64 kB', body: errorSchema };
+const byOrderId = (params: Record<string, string>) => noOrder(String(params.id));
+
+export const placeOrderRoute = defineRoute({
+  method: 'post',
+  path: '/orders',
+  operationId: 'placeOrder',
+  tag: 'orders',
+  summary: 'Place an order',
+  description:
+    'Starts the order saga. The order ID is derived from the Idempotency-Key, so any number of repeats name the same order and start nothing new. ' +
+    'Nothing is started or stored for a refused request.',
+  headers: placeOrderHeaders,
+  body: placeOrderSchema,
+  responses: {
+    202: {
+      description: 'accepted; with `Idempotent-Replayed: true`, the order this key placed before',
+      body: acceptedOrderSchema,
+      headers: z.object({
+        Location: z.string().meta({ description: 'the order: /orders/{orderId}' }),
+        'Idempotent-Replayed': z.enum(['true', 'false']),
+      }),
+    },
+    400: badRequest,
+    413: tooLarge,
+    422: { description: 'this Idempotency-Key was used for a different request', body: errorSchema },
+    503: { description: 'the catalogue cannot be read to check the SKUs', body: errorSchema },
+  },
+});
+
+export const getOrderRoute = defineRoute({
+  method: 'get',
+  path: '/orders/{id}',
+  operationId: 'getOrder',
+  tag: 'orders',
+  summary: 'An order: live from its workflow while it runs, from the orders database once it has ended',
+  params: orderParams,
+  notFound: byOrderId,
+  responses: { 200: { description: 'the order', body: orderViewSchema }, 404: notFound },
+});
+
+export const cancelOrderRoute = defineRoute({
+  method: 'post',
+  path: '/orders/{id}/cancel',
+  operationId: 'cancelOrder',
+  tag: 'orders',
+  summary: 'Cancel an order in flight; it unwinds what it has done',
+  params: orderParams,
+  notFound: byOrderId,
+  body: cancelOrderSchema,
+  responses: {
+    202: { description: 'the cancellation is accepted; the order ends CANCELLED', body: cancellingSchema },
+    400: badRequest,
+    404: notFound,
+    409: { description: 'the order is compensating or has ended', body: errorSchema },
+    413: tooLarge,
+  },
+});
+
+export const orderRoutes = [placeOrderRoute, getOrderRoute, cancelOrderRoute];
+
+export interface OrdersDeps {
+  client: Client;
+  db: OrdersDb;
+  access: OrderAccess;
+  catalogue: Catalogue;
+  /** the waits of each new order (pickup timeout, reservation hold, authorisation validity, review) */
+  timings: OrderTimings;
+}
+
+export function ordersRouter({ client, db, access, catalogue, timings }: OrdersDeps): Router {
+  const router = Router();
+
+  // The SKU check needs the catalogue, so it refines the documented schema here; it runs only on
+  // an otherwise valid body, and its findings join the same 400 as every other field.
+  const placeOrderBody = placeOrderSchema.superRefine(
+    async (order, ctx) => {
+      const unknown = new Set(await catalogue.unknownSkus(order.items.map((i) => i.sku)));
+      order.items.forEach((item, index) => {
+        if (unknown.has(item.sku)) ctx.addIssue({ code: 'custom', path: ['items', index, 'sku'], message: `unknown SKU ${item.sku}` });
+      });
+    },
+    { when: ({ issues }) => issues.length === 0 },
+  );
+
+  mount(
+    router,
+    placeOrderRoute,
+    async function placeOrder({ headers, body }, req) {
+      const orderId = orderIdFromKey(headers['idempotency-key']);
+      const hash = requestHash(body);
+      const accepted = (status: OrderStatus, replayed: boolean) =>
+        ({ status: 202, body: { orderId, status }, headers: { Location: `/orders/${orderId}`, 'Idempotent-Replayed': String(replayed) } }) as const;
+
+      // The order may outlive its workflow's retention in Temporal; its row does not.
+      const recorded = await db.order.findUnique({ where: { id: orderId }, select: { requestHash: true, status: true } });
+      if (recorded) {
+        assertSameRequest(recorded.requestHash, hash);
+        if (isTerminal(recorded.status)) return accepted(recorded.status as OrderStatus, true);
+        // In flight, the row keeps its first status until the order ends; the workflow knows where it is now.
+        const state = await access
+          .handle(orderId)
+          .query(getOrderStateQuery)
+          .catch(() => undefined);
+        return accepted(state?.status ?? (recorded.status as OrderStatus), true);
+      }
+
+      const input: PlaceOrderInput = { orderId, ...body, requestHash: hash, ...timings };
+      const workflowId = orderWorkflowId(orderId);
+      const listing = describeOrder(body, catalogue);
+      try {
+        await client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
+          taskQueue: ORDERS_TASK_QUEUE,
+          workflowId,
+          args: [input],
+          // One workflow per order, ever: a repeat of the key can never start a second one.
+          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          memo: { requestHash: hash, customerId: body.customerId },
+          typedSearchAttributes: [
+            { key: OrderStatusAttribute, value: 'PENDING' },
+            { key: CustomerIdAttribute, value: body.customerId },
+            { key: OrderTotalAttribute, value: listing.total / 100 },
+          ],
+          // What the Web UI's workflow list shows: an order list, with no payment data in it.
+          staticSummary: listing.summary,
+          staticDetails: listing.details,
+        });
+        ordersCreated.inc();
+        req.log.info({ orderId, workflowId, customerId: body.customerId }, 'order accepted');
+        return accepted('PENDING', false);
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
+      // A concurrent repeat started it first (or the row is not written yet): the same order, if the same request.
+      const handle = access.handle(orderId);
+      const described = await handle.describe();
+      assertSameRequest(described.memo?.requestHash, hash);
+      const state = await handle.query(getOrderStateQuery).catch(() => undefined);
+      return accepted(state?.status ?? 'PENDING', true);
+    },
+    { body: placeOrderBody },
+  );
+
+  mount(router, getOrderRoute, async function getOrder({ params: { id } }) {
+    const stored = await access.readStored(id);
+    if (stored && isTerminal(stored.status)) return { status: 200, body: storedOrderView(stored) };
+    const state = await access.queryLive(id);
+    // The workflow's own event log, consistent with its state by construction.
+    const events = (state as { events?: OrderEventView[] }).events;
+    if (events) return { status: 200, body: liveOrderView(state, events) };
+    // Workflow code without a live log: the database's, read after the state so it is never behind it;
+    // an order that ended between the two reads is answered wholly from the database.
+    const fresh = await access.readStored(id);
+    if (fresh && isTerminal(fresh.status)) return { status: 200, body: storedOrderView(fresh) };
+    return { status: 200, body: liveOrderView(state, storedEvents(fresh)) };
+  });
+
+  mount(router, cancelOrderRoute, async function cancelOrder({ params: { id }, body }, req) {
+    const result = await access.update(id, cancelOrderUpdate, [body.reason ? { reason: body.reason } : {}], {
+      code: 'not_cancellable',
+      fallback: 'the order can no longer be cancelled',
+      ended: (status) => `order ${id} is ${status} and can no longer be cancelled`,
+    });
+    req.log.info({ orderId: id, from: result.status }, 'cancellation accepted');
+    return { status: 202, body: { orderId: id, status: 'CANCELLING', previousStatus: result.status } };
+  });
+
+  return router;
+}
+
+/** The order as the Web UI lists it: a one-line summary and the lines, priced from the catalogue. */
+function describeOrder(order: PlaceOrderBody, catalogue: Catalogue): { summary: string; details: string; total: number } {
+  const lines = order.items.map(({ sku, quantity }) => {
+    const product = catalogue.product(sku);
+    return { sku, quantity, name: product?.name ?? sku, price: product?.price ?? 0, currency: product?.currency ?? '' };
+  });
+  const total = lines.reduce((sum, l) => sum + l.quantity * l.price, 0);
+  const currency = lines[0]?.currency ?? '';
+  const money = (minor: number) => `${(minor / 100).toFixed(2)} ${currency}`;
+  const units = lines.reduce((n, l) => n + l.quantity, 0);
+  return {
+    total,
+    summary: `${units} item${units === 1 ? '' : 's'}, ${money(total)}, customer ${order.customerId}`,
+    details: [
+      `Customer: ${order.customerId}`,
+      `Ship to: ${order.shippingAddress.city}, ${order.shippingAddress.country}`,
+      '',
+      ...lines.map((l) => `- ${l.quantity} × ${l.name} (${l.sku}) at ${money(l.price)}`),
+      '',
+      `Estimated total: ${money(total)}`,
+    ].join('\n'),
+  };
+}
+
+function assertSameRequest(recordedHash: unknown, hash: string): void {
+  if (recordedHash !== hash) {
+    throw new HttpError(422, 'idempotency_key_reused', 'this Idempotency-Key was used for a different request');
+  }
+}

@@ -1,0 +1,232 @@
+import { ApplicationFailure, condition, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
+import { ErrorType, type FailureReason } from '../../contracts/errors';
+import {
+  ORDER_TIMING_DEFAULTS,
+  OrderStatusAttribute,
+  OrderTotalAttribute,
+  cancelOrderUpdate,
+  confirmPickupSignal,
+  getOrderStateQuery,
+  isTerminal,
+  resolveCompensationUpdate,
+  retryCompensationUpdate,
+  reviewOrderUpdate,
+  stepKey,
+  type OrderEventType,
+  type OrderState,
+  type OrderStatus,
+  type OrderStep,
+  type PickupConfirmation,
+  type PlaceOrderInput,
+  type RecordOrderEventInput,
+  type ReviewOrderRequest,
+} from '../../contracts/orders';
+import { orderRecords } from './services';
+
+/**
+ * The statuses an operator's query looks for (README, "Useful queries"): only these are written
+ * to the OrderStatus search attribute, each one a billable upsert. The others are seconds long
+ * and visible in GET /orders/:id and the workflow's current details.
+ */
+const SEARCHED_STATUSES: ReadonlySet<OrderStatus> = new Set(['AWAITING_REVIEW', 'AWAITING_PICKUP', 'NEEDS_ATTENTION', 'COMPLETED', 'FAILED', 'CANCELLED']);
+
+/** Statuses from which a customer can no longer cancel: the undos have begun, or the order is done. */
+const NOT_CANCELLABLE: ReadonlySet<OrderStatus> = new Set(['COMPENSATING', 'NEEDS_ATTENTION', 'COMPLETING']);
+
+export interface OperatorDecision {
+  action: 'retry' | 'resolve';
+  operator: string;
+  note?: string;
+}
+
+type Wait = 'pickupTimeout' | 'reservationHold' | 'authorisationValidity' | 'reviewTimeout';
+
+type EventDetails = Pick<RecordOrderEventInput, 'data' | 'pricing' | 'failureReason'> & { suffix?: string; status?: OrderStatus };
+
+/**
+ * One order's state, its event log and the messages it answers (the query, the customer's
+ * cancel, the reviewer's decision, the operator's retry or resolve, the carrier's pickup).
+ * The saga (./index.ts) moves it along; handlers only record what was asked.
+ */
+export class Order {
+  readonly state: OrderState;
+  readonly input: PlaceOrderInput;
+  pickup?: PickupConfirmation;
+  review?: ReviewOrderRequest;
+  operatorDecision?: OperatorDecision;
+  /** log entries the orders database does not have yet */
+  private unwritten: RecordOrderEventInput[] = [];
+  private searchedStatus: OrderStatus = 'PENDING';
+  private searchedTotal = false;
+
+  constructor(input: PlaceOrderInput) {
+    this.input = input;
+    this.state = {
+      orderId: input.orderId,
+      customerId: input.customerId,
+      status: 'PENDING',
+      items: input.items.map(({ sku, quantity }) => ({ sku, quantity })),
+      steps: [],
+      compensations: [],
+      events: [],
+    };
+    this.listen();
+  }
+
+  get orderId(): string {
+    return this.input.orderId;
+  }
+
+  /** The idempotency key of one of this order's side effects: the workflow ID and the step. */
+  key(step: string): string {
+    return stepKey(workflowInfo().workflowId, step);
+  }
+
+  /** A wait of this order, as configured for it at placement, in milliseconds. */
+  timing(name: Wait): number {
+    return msToNumber(this.timingText(name) as Duration);
+  }
+
+  /** The same wait as it was written (48h, 7d). */
+  timingText(name: Wait): string {
+    return this.input[name] ?? ORDER_TIMING_DEFAULTS[name];
+  }
+
+  get cancelRequested(): boolean {
+    return this.state.cancellationReason !== undefined;
+  }
+
+  throwIfCancelRequested(): void {
+    if (this.cancelRequested) {
+      throw ApplicationFailure.create({ type: ErrorType.OrderCancelled, message: this.state.cancellationReason!, nonRetryable: true });
+    }
+  }
+
+  /**
+   * Moves the order to `status`. The search attribute follows only where an operator's query
+   * needs it, and when leaving NEEDS_ATTENTION, so that query stops listing an order being unwound.
+   */
+  enter(status: OrderStatus): void {
+    this.state.status = status;
+    setCurrentDetails(`**${status}**${this.state.failureReason ? ` (${this.state.failureReason})` : ''}`);
+    if (!SEARCHED_STATUSES.has(status) && this.searchedStatus !== 'NEEDS_ATTENTION') return;
+    const total = this.state.total !== undefined && !this.searchedTotal ? [{ key: OrderTotalAttribute, value: this.state.total / 100 }] : [];
+    upsertSearchAttributes([{ key: OrderStatusAttribute, value: status }, ...total]);
+    this.searchedStatus = status;
+    this.searchedTotal ||= total.length > 0;
+  }
+
+  /** Appends to the event log; the status it records is the order's now unless given. */
+  record(type: OrderEventType, { suffix, status, ...details }: EventDetails = {}): void {
+    const at = new Date().toISOString();
+    const event: RecordOrderEventInput = {
+      orderId: this.orderId,
+      type,
+      idempotencyKey: this.key(suffix ? `${type}:${suffix}` : type),
+      status: status ?? this.state.status,
+      at,
+      ...details,
+    };
+    this.state.events.push({ type, at, data: details.data ?? {} });
+    if (type !== 'OrderPlaced') this.unwritten.push(event);
+  }
+
+  /** Records a forward step as done: in the log, then in the state (a reader never sees a step the log lacks). */
+  stepDone(step: OrderStep, details?: EventDetails): void {
+    this.record(step, details);
+    this.state.steps.push(step);
+  }
+
+  /**
+   * Writes the log entries the orders database does not have yet, in order, each with the status
+   * it moved the order to. All of them run in one workflow task: one billable action.
+   */
+  async writeLog(): Promise<void> {
+    while (this.unwritten.length > 0) {
+      await orderRecords.recordOrderEvent(this.unwritten[0]!);
+      this.unwritten.shift();
+    }
+  }
+
+  /** Ends the order: the database has every entry and the terminal status before the state shows it. */
+  async end(status: 'COMPLETED' | 'FAILED' | 'CANCELLED', failureReason?: FailureReason): Promise<void> {
+    await this.writeLog();
+    this.state.failureReason = failureReason;
+    this.enter(status);
+  }
+
+  /** Waits for an operator to retry or resolve the stuck undos. */
+  async awaitOperator(): Promise<OperatorDecision> {
+    this.operatorDecision = undefined;
+    await condition(() => this.operatorDecision !== undefined);
+    return this.operatorDecision!;
+  }
+
+  private listen(): void {
+    const { orderId } = this;
+    setHandler(getOrderStateQuery, () => this.state);
+    setHandler(confirmPickupSignal, (confirmation) => {
+      this.pickup ??= confirmation;
+    });
+    setHandler(
+      cancelOrderUpdate,
+      ({ reason }) => {
+        this.state.cancellationReason = reason ?? 'cancelled by customer';
+        log.info('cancellation requested', { orderId, reason: this.state.cancellationReason });
+        return { orderId, status: this.state.status };
+      },
+      {
+        validator: (_request) => {
+          if (isTerminal(this.state.status) || NOT_CANCELLABLE.has(this.state.status)) {
+            throw refusal(ErrorType.OrderNotCancellable, `order ${orderId} is ${this.state.status} and can no longer be cancelled`);
+          }
+        },
+      },
+    );
+    setHandler(
+      reviewOrderUpdate,
+      (request) => {
+        this.review ??= request;
+        return { orderId, decision: request.decision };
+      },
+      {
+        validator: ({ decision, reviewer }: ReviewOrderRequest) => {
+          if (this.state.status !== 'AWAITING_REVIEW' || this.review !== undefined) {
+            throw refusal(ErrorType.NotAwaitingReview, `order ${orderId} is ${this.state.status}, not awaiting review`);
+          }
+          if (decision !== 'approve' && decision !== 'reject') throw refusal(ErrorType.NotAwaitingReview, 'decision must be approve or reject');
+          if (!reviewer?.trim()) throw refusal(ErrorType.NotAwaitingReview, 'a review needs a reviewer');
+        },
+      },
+    );
+    const needsAttention = (_request?: unknown) => {
+      if (this.state.status !== 'NEEDS_ATTENTION') throw refusal(ErrorType.NotNeedingAttention, `order ${orderId} is ${this.state.status}`);
+    };
+    const pending = () => ({ orderId, pending: this.state.attention?.pending ?? [] });
+    setHandler(
+      retryCompensationUpdate,
+      ({ operator }) => {
+        this.operatorDecision = { action: 'retry', operator };
+        return pending();
+      },
+      { validator: needsAttention },
+    );
+    setHandler(
+      resolveCompensationUpdate,
+      ({ operator, note }) => {
+        this.operatorDecision = { action: 'resolve', operator, note };
+        return pending();
+      },
+      {
+        validator: ({ note }: { note?: string }) => {
+          needsAttention();
+          if (!note?.trim()) throw refusal(ErrorType.NotNeedingAttention, 'say what was done by hand in `note`');
+        },
+      },
+    );
+  }
+}
+
+const refusal = (type: ErrorType, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
