@@ -58,7 +58,7 @@ export type OrderAccess = ReturnType<typeof createOrderAccess>;
 
 type StoredOrder = NonNullable<Awaited<ReturnType<OrderAccess['readStored']>>>;
 
-export const storedEvents = (order: StoredOrder | null): OrderEventView[] =>
+const storedEvents = (order: StoredOrder | null): OrderEventView[] =>
   (order?.events ?? []).map((e) => ({ type: e.type, at: e.createdAt.toISOString(), data: (e.data ?? {}) as Record<string, unknown> }));
 
 /** An order as the database holds it: once it has ended, its final state no longer needs the workflow. */
@@ -77,7 +77,7 @@ export function storedOrderView(order: StoredOrder): OrderView {
   };
 }
 
-/** An order in flight, from its workflow's state; `events` is the workflow's own log when it has one. */
-export function liveOrderView(state: OrderState, events: OrderEventView[]): OrderView {
-  return { ...state, total: state.total ?? null, currency: state.currency ?? null, events };
+/** An order in flight, from its workflow's state and log. */
+export function liveOrderView(state: OrderState): OrderView {
+  return { ...state, total: state.total ?? null, currency: state.currency ?? null };
 }

@@ -20,7 +20,7 @@ import { ordersCreated } from '../lib/metrics';
 import type { orderWorkflow } from '../workflows';
 import type { Catalogue } from './catalogue';
 import { HttpError, noOrder } from './errors';
-import { liveOrderView, storedEvents, storedOrderView, type OrderAccess } from './order-access';
+import { liveOrderView, storedOrderView, type OrderAccess } from './order-access';
 import { defineRoute, mount } from './routes';
 import {
   acceptedOrderSchema,
@@ -33,7 +33,6 @@ import {
   placeOrderHeaders,
   placeOrderSchema,
   requestHash,
-  type OrderEventView,
   type PlaceOrderBody,
 } from './schemas';
 
@@ -186,15 +185,9 @@ export function ordersRouter({ client, db, access, catalogue, timings }: OrdersD
   mount(router, getOrderRoute, async function getOrder({ params: { id } }) {
     const stored = await access.readStored(id);
     if (stored && isTerminal(stored.status)) return { status: 200, body: storedOrderView(stored) };
-    const state = await access.queryLive(id);
-    // The workflow's own event log, consistent with its state by construction.
-    const events = (state as { events?: OrderEventView[] }).events;
-    if (events) return { status: 200, body: liveOrderView(state, events) };
-    // Workflow code without a live log: the database's, read after the state so it is never behind it;
-    // an order that ended between the two reads is answered wholly from the database.
-    const fresh = await access.readStored(id);
-    if (fresh && isTerminal(fresh.status)) return { status: 200, body: storedOrderView(fresh) };
-    return { status: 200, body: liveOrderView(state, storedEvents(fresh)) };
+    // In flight (or ended since the read above): the workflow's state and its own event log, which
+    // agree by construction; the database has the whole log before the state shows an end.
+    return { status: 200, body: liveOrderView(await access.queryLive(id)) };
   });
 
   mount(router, cancelOrderRoute, async function cancelOrder({ params: { id }, body }, req) {

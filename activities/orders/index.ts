@@ -11,6 +11,37 @@ export interface OrdersDeps {
  * status it moves the order to commit together; the event's unique key makes a retry a no-op.
  */
 export function createOrderActivities({ db }: OrdersDeps) {
+  async function recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing, at }: RecordOrderEventInput): Promise<void> {
+    // One statement per event: the event (at the time the saga says it happened), the status it
+    // moves the order to and, for StockReserved, the prices commit together. When the event's
+    // key is already there (a retry) nothing at all is written, so a stale retry can never move
+    // the status back. An event for an unknown order fails on the foreign key.
+    const [{ recorded }] = await db.$queryRaw<[{ recorded: number }]>`
+        WITH event AS (
+          INSERT INTO order_events (order_id, type, idempotency_key, data, created_at)
+          VALUES (${orderId}::uuid, ${type}, ${idempotencyKey}, ${JSON.stringify(data ?? {})}::jsonb, coalesce(${at ?? null}::timestamptz, now()))
+          ON CONFLICT (idempotency_key) DO NOTHING
+          RETURNING order_id
+        ), moved AS (
+          UPDATE orders SET
+            status = ${status},
+            failure_reason = coalesce(${failureReason ?? null}::text, failure_reason),
+            total_amount = coalesce(${pricing?.total ?? null}::int, total_amount),
+            currency = coalesce(${pricing?.currency ?? null}::text, currency),
+            updated_at = now()
+          WHERE id = (SELECT order_id FROM event)
+          RETURNING id
+        ), priced AS (
+          UPDATE order_items SET unit_price = line.unit_price
+          FROM moved, jsonb_to_recordset(${JSON.stringify((pricing?.lines ?? []).map((l) => ({ sku: l.sku, unit_price: l.unitPrice })))}::jsonb)
+            AS line(sku text, unit_price int)
+          WHERE order_items.order_id = moved.id AND order_items.sku = line.sku
+        )
+        SELECT count(*)::int AS recorded FROM event`;
+    // Counted where the outcome is recorded, once: a retried event inserts nothing and counts nothing.
+    if (recorded > 0) countOutcome(type, data, failureReason);
+  }
+
   return {
     async recordOrderPlaced({ orderId, customerId, requestHash, items, shippingAddress, idempotencyKey }: RecordOrderInput): Promise<void> {
       // One statement: the order, its lines and its first event are written together or not at
@@ -38,35 +69,15 @@ export function createOrderActivities({ db }: OrdersDeps) {
       return Object.fromEntries(orderIds.map((id) => [id, found.get(id) ?? null]));
     },
 
-    async recordOrderEvent({ orderId, type, idempotencyKey, status, data, failureReason, pricing, at }: RecordOrderEventInput): Promise<void> {
-      // One statement per event: the event (at the time the saga says it happened), the status it
-      // moves the order to and, for StockReserved, the prices commit together. When the event's
-      // key is already there (a retry) nothing at all is written, so a stale retry can never move
-      // the status back. An event for an unknown order fails on the foreign key.
-      const [{ recorded }] = await db.$queryRaw<[{ recorded: number }]>`
-        WITH event AS (
-          INSERT INTO order_events (order_id, type, idempotency_key, data, created_at)
-          VALUES (${orderId}::uuid, ${type}, ${idempotencyKey}, ${JSON.stringify(data ?? {})}::jsonb, coalesce(${at ?? null}::timestamptz, now()))
-          ON CONFLICT (idempotency_key) DO NOTHING
-          RETURNING order_id
-        ), moved AS (
-          UPDATE orders SET
-            status = ${status},
-            failure_reason = coalesce(${failureReason ?? null}::text, failure_reason),
-            total_amount = coalesce(${pricing?.total ?? null}::int, total_amount),
-            currency = coalesce(${pricing?.currency ?? null}::text, currency),
-            updated_at = now()
-          WHERE id = (SELECT order_id FROM event)
-          RETURNING id
-        ), priced AS (
-          UPDATE order_items SET unit_price = line.unit_price
-          FROM moved, jsonb_to_recordset(${JSON.stringify((pricing?.lines ?? []).map((l) => ({ sku: l.sku, unit_price: l.unitPrice })))}::jsonb)
-            AS line(sku text, unit_price int)
-          WHERE order_items.order_id = moved.id AND order_items.sku = line.sku
-        )
-        SELECT count(*)::int AS recorded FROM event`;
-      // Counted where the outcome is recorded, once: a retried event inserts nothing and counts nothing.
-      if (recorded > 0) countOutcome(type, data, failureReason);
+    recordOrderEvent,
+
+    /**
+     * Entries of the order's log in the order they happened, each as `recordOrderEvent` writes it:
+     * the saga sends what the database does not have yet in one call when the order ends or parks.
+     * A retry after a partial write finds the entries already there and skips them.
+     */
+    async recordOrderEvents({ events }: { events: RecordOrderEventInput[] }): Promise<void> {
+      for (const event of events) await recordOrderEvent(event);
     },
   };
 }

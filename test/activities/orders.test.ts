@@ -141,6 +141,26 @@ describe('order activities against PostgreSQL', () => {
     expect(await eventRows(order.orderId)).toHaveLength(3);
   });
 
+  it('recordOrderEvents writes a log in order, at the times given, ends on the last status, and a retry after a partial write doubles nothing', async () => {
+    const order = newOrder();
+    await runActivity(acts.recordOrderPlaced, order);
+    const log = [
+      event(order.orderId, 'StockReserved', { type: 'StockReserved', status: 'AUTHORISING_PAYMENT', at: '2026-12-01T10:00:00.000Z' }),
+      event(order.orderId, 'PaymentAuthorised', { type: 'PaymentAuthorised', status: 'CREATING_SHIPMENT', at: '2026-12-01T10:00:01.000Z' }),
+      event(order.orderId, 'OrderFailed', { type: 'OrderFailed', status: 'FAILED', failureReason: 'SHIPPING_UNAVAILABLE', at: '2026-12-03T10:00:00.000Z' }),
+    ];
+    // The first attempt wrote one entry before it was lost; the retry sends the whole batch again.
+    await runActivity(acts.recordOrderEvent, log[0]!);
+    await runActivity(acts.recordOrderEvents, { events: log }, 2);
+
+    expect((await orderRows(order.orderId)).map((o) => [o.status, o.failure_reason])).toEqual([['FAILED', 'SHIPPING_UNAVAILABLE']]);
+    const { rows } = await pool.query<{ type: string; created_at: Date }>('SELECT type, created_at FROM order_events WHERE order_id = $1 ORDER BY id', [
+      order.orderId,
+    ]);
+    expect(rows.map((r) => r.type)).toEqual(['OrderPlaced', 'StockReserved', 'PaymentAuthorised', 'OrderFailed']);
+    expect(rows.slice(1).map((r) => r.created_at.toISOString())).toEqual(log.map((e) => e.at));
+  });
+
   it('StockReserved with pricing sets each item price, the total and the currency', async () => {
     const order = newOrder();
     await runActivity(acts.recordOrderPlaced, order);

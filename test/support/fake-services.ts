@@ -67,6 +67,10 @@ export function createFakeServices(options: FakeOptions = {}) {
       await enter('recordOrderEvent');
       if (!events.some((e) => e.idempotencyKey === input.idempotencyKey)) events.push(input);
     },
+    async recordOrderEvents({ events: batch }) {
+      await enter('recordOrderEvents');
+      for (const input of batch) if (!events.some((e) => e.idempotencyKey === input.idempotencyKey)) events.push(input);
+    },
   };
 
   const inventory: InventoryActivities = {

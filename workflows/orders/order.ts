@@ -141,13 +141,12 @@ export class Order {
 
   /**
    * Writes the log entries the orders database does not have yet, in order, each with the status
-   * it moved the order to. All of them run in one workflow task: one billable action.
+   * it moved the order to: one local activity, one billable action.
    */
   async writeLog(): Promise<void> {
-    while (this.unwritten.length > 0) {
-      await orderRecords.recordOrderEvent(this.unwritten[0]!);
-      this.unwritten.shift();
-    }
+    if (this.unwritten.length === 0) return;
+    await orderRecords.recordOrderEvents({ events: this.unwritten });
+    this.unwritten = [];
   }
 
   /** Ends the order: the database has every entry and the terminal status before the state shows it. */
