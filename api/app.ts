@@ -85,7 +85,10 @@ function requestLog(log: Logger) {
       req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    // A failing health check is the check doing its job (and polled while the pools start): a warning, not an error.
+    customLogLevel: (req, res, err) => (err || res.err ? 'error' : res.statusCode >= 500 ? (req.url === '/healthz' ? 'warn' : 'error') : 'info'),
+    // pino-http invents an Error, with a stack, for every 5xx; only a real one (set by the error handler) is worth logging.
+    customErrorObject: (_req, res, _err, val: Record<string, unknown>) => (res.err ? val : { ...val, err: undefined }),
     customSuccessMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
     customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
     // Scraped and probed every few seconds: a line each would drown the requests that matter.
