@@ -2,7 +2,7 @@ import { Router } from 'express';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { OrdersDb } from '../activities/orders/db';
-import { healthReport, healthReportSchema, probe, type HealthCheck, type HealthReport } from '../contracts/health';
+import { healthReport, healthReportSchema, probe, within, type HealthCheck, type HealthReport } from '../contracts/health';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
 import { SERVICES, type Service } from '../contracts/services';
 import { defineRoute, mount } from './routes';
@@ -101,7 +101,8 @@ export function createHealthCheck({ client, db, workers, timeoutMs }: HealthDeps
       ...(workers[service].length > 0
         ? workers[service].map((url) => probe(url, () => processHealthy(url)))
         : [{ service: 'processes', ok: false, error: 'none is configured' }]),
-      ...(service === ORDERS_TASK_QUEUE ? [probe('database', () => deadline(() => db.$queryRaw`SELECT 1`))] : []),
+      // A gRPC deadline does not reach a database call: the query gets its own bound.
+      ...(service === ORDERS_TASK_QUEUE ? [probe('database', () => within(timeoutMs, db.$queryRaw`SELECT 1`, 'the orders database'))] : []),
     ]);
     const failed = parts.filter((p) => !p.ok);
     return failed.length === 0 ? { service, ok: true } : { service, ok: false, error: failed.map((p) => `${p.service}: ${p.error}`).join('; ') };

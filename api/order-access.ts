@@ -2,9 +2,9 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import type { UpdateDefinition } from '@temporalio/common';
 import type { OrdersDb } from '../activities/orders/db';
 import type { FailureReason } from '../contracts/errors';
-import { getOrderStateQuery, orderWorkflowId, type Compensation, type OrderState, type OrderStatus } from '../contracts/orders';
+import { getOrderStateQuery, isOrderStep, orderWorkflowId, type Compensation, type OrderState, type OrderStatus } from '../contracts/orders';
 import { HttpError, noOrder } from './errors';
-import { FORWARD_STEPS, type OrderEventView, type OrderView } from './schemas';
+import type { OrderEventView, OrderView } from './schemas';
 
 /**
  * How the API reaches an order: its workflow while it runs (query, updates), the orders database
@@ -70,7 +70,7 @@ export function storedOrderView(order: StoredOrder): OrderView {
     items: order.items.map(({ sku, quantity, unitPrice }) => ({ sku, quantity, unitPrice })),
     total: order.totalAmount,
     currency: order.currency,
-    steps: order.events.map((e) => e.type).filter((t): t is (typeof FORWARD_STEPS)[number] => (FORWARD_STEPS as readonly string[]).includes(t)),
+    steps: order.events.map((e) => e.type).filter(isOrderStep),
     compensations: order.events.filter((e) => e.type === 'CompensationRan').map((e) => (e.data as { compensation: Compensation }).compensation),
     ...(order.failureReason ? { failureReason: order.failureReason as FailureReason } : {}),
     events: storedEvents(order),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FailureReason } from '../contracts/errors';
 import { healthReportSchema } from '../contracts/health';
-import type { Compensation, OrderStatus, OrderStep } from '../contracts/orders';
+import { COMPENSATIONS, ORDER_STATUSES, ORDER_STEPS } from '../contracts/orders';
 
 /*
  * The API's request and response shapes. Requests are validated with these at the edge, handlers
@@ -76,39 +76,6 @@ export const reviewHeaders = z.object({
 // ---- responses ----------------------------------------------------------------------------------
 
 /** Lists that mirror the contract's unions; the checks below stop the two from drifting apart. */
-const ORDER_STATUSES = [
-  'PENDING',
-  'RESERVING_STOCK',
-  'AUTHORISING_PAYMENT',
-  'AWAITING_REVIEW',
-  'CREATING_SHIPMENT',
-  'AWAITING_PICKUP',
-  'CAPTURING_PAYMENT',
-  'COMPLETING',
-  'COMPENSATING',
-  'NEEDS_ATTENTION',
-  'COMPLETED',
-  'FAILED',
-  'CANCELLED',
-] as const satisfies readonly OrderStatus[];
-export const FORWARD_STEPS = [
-  'OrderPlaced',
-  'StockReserved',
-  'PaymentAuthorised',
-  'ShipmentCreated',
-  'PickupConfirmed',
-  'PaymentCaptured',
-  'OrderCompleted',
-] as const satisfies readonly OrderStep[];
-const COMPENSATIONS = ['StockReleased', 'PaymentVoided', 'PaymentRefunded', 'ShipmentCancelled'] as const satisfies readonly Compensation[];
-type AllListed<Union, List extends readonly string[]> = [Exclude<Union, List[number]>] extends [never] ? true : Exclude<Union, List[number]>;
-const everyMemberListed: [
-  AllListed<OrderStatus, typeof ORDER_STATUSES>,
-  AllListed<OrderStep, typeof FORWARD_STEPS>,
-  AllListed<Compensation, typeof COMPENSATIONS>,
-] = [true, true, true];
-void everyMemberListed;
-
 export const orderStatusSchema = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
 const compensationSchema = z.enum(COMPENSATIONS);
 
@@ -159,7 +126,7 @@ export const orderViewSchema = z
     ),
     total: z.number().int().nullable().meta({ description: 'minor units; null until the stock is priced' }),
     currency: z.string().nullable(),
-    steps: z.array(z.enum(FORWARD_STEPS)).meta({ description: 'the forward steps done, in order' }),
+    steps: z.array(z.enum(ORDER_STEPS)).meta({ description: 'the forward steps done, in order' }),
     compensations: z.array(compensationSchema).meta({ description: 'the undos run, in order' }),
     failureReason: z.enum(FailureReason).optional(),
     cancellationReason: z.string().optional(),

@@ -13,28 +13,42 @@ export const orderWorkflowId = (orderId: string): string => `${ORDER_WORKFLOW_PR
 /** Idempotency key of one side effect of one order: never time or randomness. */
 export const stepKey = (workflowId: string, step: string): string => `${workflowId}:${step}`;
 
-export type OrderStatus =
-  | 'PENDING'
-  | 'RESERVING_STOCK'
-  | 'AUTHORISING_PAYMENT'
-  | 'AWAITING_REVIEW'
-  | 'CREATING_SHIPMENT'
-  | 'AWAITING_PICKUP'
-  | 'CAPTURING_PAYMENT'
-  | 'COMPLETING'
-  | 'COMPENSATING'
-  | 'NEEDS_ATTENTION'
-  | 'COMPLETED'
-  | 'FAILED'
-  | 'CANCELLED';
+/** Every status an order passes through, in the saga's order (the API's schema lists these too). */
+export const ORDER_STATUSES = [
+  'PENDING',
+  'RESERVING_STOCK',
+  'AUTHORISING_PAYMENT',
+  'AWAITING_REVIEW',
+  'CREATING_SHIPMENT',
+  'AWAITING_PICKUP',
+  'CAPTURING_PAYMENT',
+  'COMPLETING',
+  'COMPENSATING',
+  'NEEDS_ATTENTION',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly OrderStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
 export const isTerminal = (status: string): boolean => (TERMINAL_STATUSES as readonly string[]).includes(status);
 
-/** Forward steps, named as the events that record them. */
-export type OrderStep = 'OrderPlaced' | 'StockReserved' | 'PaymentAuthorised' | 'ShipmentCreated' | 'PickupConfirmed' | 'PaymentCaptured' | 'OrderCompleted';
+/** Forward steps, in order, named as the events that record them. */
+export const ORDER_STEPS = [
+  'OrderPlaced',
+  'StockReserved',
+  'PaymentAuthorised',
+  'ShipmentCreated',
+  'PickupConfirmed',
+  'PaymentCaptured',
+  'OrderCompleted',
+] as const;
+export type OrderStep = (typeof ORDER_STEPS)[number];
+export const isOrderStep = (type: string): type is OrderStep => (ORDER_STEPS as readonly string[]).includes(type);
 
-export type Compensation = 'StockReleased' | 'PaymentVoided' | 'PaymentRefunded' | 'ShipmentCancelled';
+export const COMPENSATIONS = ['StockReleased', 'PaymentVoided', 'PaymentRefunded', 'ShipmentCancelled'] as const;
+export type Compensation = (typeof COMPENSATIONS)[number];
 
 export type OrderEventType =
   | OrderStep

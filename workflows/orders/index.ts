@@ -42,7 +42,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
 async function recordOrder(order: Order): Promise<void> {
   const { orderId, customerId, requestHash, items, shippingAddress } = order.input;
   await orderRecords.recordOrderPlaced({ orderId, customerId, requestHash, items, shippingAddress, idempotencyKey: order.key('OrderPlaced') });
-  order.stepDone('OrderPlaced', { data: { items } });
+  order.stepDone('OrderPlaced', { data: { items }, written: true });
 }
 
 /** 2. Takes the units from stock, priced: the prices the order is charged at. */

@@ -43,7 +43,12 @@ export interface OperatorDecision {
 
 type Wait = 'pickupTimeout' | 'reservationHold' | 'authorisationValidity' | 'reviewTimeout';
 
-type EventDetails = Pick<RecordOrderEventInput, 'data' | 'pricing' | 'failureReason'> & { suffix?: string; status?: OrderStatus };
+type EventDetails = Pick<RecordOrderEventInput, 'data' | 'pricing' | 'failureReason'> & {
+  suffix?: string;
+  status?: OrderStatus;
+  /** the entry is already in the orders database (the order's first, written with the order itself) */
+  written?: boolean;
+};
 
 /**
  * One order's state, its event log and the messages it answers (the query, the customer's
@@ -119,7 +124,7 @@ export class Order {
   }
 
   /** Appends to the event log; the status it records is the order's now unless given. */
-  record(type: OrderEventType, { suffix, status, ...details }: EventDetails = {}): void {
+  record(type: OrderEventType, { suffix, status, written = false, ...details }: EventDetails = {}): void {
     const at = new Date().toISOString();
     const event: RecordOrderEventInput = {
       orderId: this.orderId,
@@ -130,7 +135,7 @@ export class Order {
       ...details,
     };
     this.state.events.push({ type, at, data: details.data ?? {} });
-    if (type !== 'OrderPlaced') this.unwritten.push(event);
+    if (!written) this.unwritten.push(event);
   }
 
   /** Records a forward step as done: in the log, then in the state (a reader never sees a step the log lacks). */
