@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 
 export interface RunningPostgres {
@@ -47,6 +47,8 @@ export async function startEmbeddedPostgres({ dataDir, port, fresh = false, log 
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   if (fresh || !initialised) await rm(dataDir, { recursive: true, force: true });
   await mkdir(join(dataDir, '..'), { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) await letOthersTraverse(dataDir, log);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -54,7 +56,7 @@ export async function startEmbeddedPostgres({ dataDir, port, fresh = false, log 
     user: USER,
     password: PASSWORD,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     // Pools are bounded per process; this ceiling leaves room to scale each pool to a few processes.
     postgresFlags: ['-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1'],
     onLog: () => undefined,
@@ -67,6 +69,23 @@ export async function startEmbeddedPostgres({ dataDir, port, fresh = false, log 
     url: (database) => postgresUrl(port, database),
     stop: () => server.stop(),
   };
+}
+
+/**
+ * Under root, PostgreSQL runs as the `postgres` user, which must reach its binaries (in
+ * node_modules) and its data folder, both under the project. A checkout in a folder only root may
+ * enter (`mktemp -d` makes them 0700) would stop it at the door: each folder above the data folder
+ * gets the search bit for others, and nothing more (no listing, no writing).
+ */
+async function letOthersTraverse(dataDir: string, log: (msg: string) => void): Promise<void> {
+  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      await chmod(dir, mode | 0o001);
+      log(`postgres: let the postgres user through ${dir} (search permission only)`);
+    }
+    if (dirname(dir) === dir) return;
+  }
 }
 
 /** Creates each database that does not exist yet. */
