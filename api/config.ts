@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ORDER_TIMING_DEFAULTS, type OrderTimings } from '../contracts/orders';
-import { duration, localDatabaseUrl, logLevel, poolSize, temporalEnv } from '../lib/config';
+import { duration, localDatabaseUrl, logLevel, poolSize } from '../lib/config';
 
 /** Defaults of the API's own timings; createApp falls back to the same when a test passes none. */
 export const API_DEFAULTS = { catalogueTtlMs: 5_000, catalogueTimeoutMs: 2_000, healthTimeoutMs: 3_000 } as const;
@@ -27,7 +27,6 @@ const workerUrls = (fallback: string) =>
 
 /** The API's configuration, from the environment (the benchmark reads its pool size from here too). */
 export const apiEnv = z.object({
-  ...temporalEnv,
   PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: logLevel,

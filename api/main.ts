@@ -1,4 +1,3 @@
-import { Client, Connection } from '@temporalio/client';
 import { createOrdersDb } from '../activities/orders/db';
 import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
@@ -8,6 +7,7 @@ import { parseEnv } from '../lib/config';
 import { createPool } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { loadMonitoringConfig } from '../lib/monitoring';
+import { connectClient, temporalSettings } from '../lib/temporal/connection';
 import { initTracing } from '../lib/tracing';
 import { createApp } from './app';
 import { apiEnv, orderTimingsFrom } from './config';
@@ -19,8 +19,9 @@ async function main() {
   const monitoring = loadMonitoringConfig();
   log.level = monitoring.logs.level;
   const tracing = initTracing({ service: 'api', ...monitoring.tracing });
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: tracing.clientInterceptors });
+  const temporal = temporalSettings();
+  const { client, connection } = await connectClient(temporal, { interceptors: tracing.clientInterceptors });
+  log.info({ temporal: temporal.summary }, 'temporal client ready');
   const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api', log);
   const db = createOrdersDb(pool);
   const app = createApp({

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { CompleteAsyncError, Context } from '@temporalio/activity';
-import { NativeConnection, Runtime, Worker, bundleWorkflowCode, DefaultLogger, type WorkerOptions } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode, DefaultLogger, type WorkerOptions } from '@temporalio/worker';
+import { connectClient, connectWorker, temporalConnectionSettings } from '../lib/temporal/connection';
 import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 import { FLOOR_CALLS, FLOOR_WORKFLOW_TASK_QUEUE, confirmPickupSignal, type FloorService } from './floor-contract';
 
@@ -11,9 +12,11 @@ import { FLOOR_CALLS, FLOOR_WORKFLOW_TASK_QUEUE, confirmPickupSignal, type Floor
  * service's no-op calls.
  */
 const taskQueue = process.argv[2]!;
-const namespace = process.env.TEMPORAL_NAMESPACE!;
+// The floor is bare Temporal work: the platform's connection, without its payload codec.
+const settings = temporalConnectionSettings();
+const { namespace } = settings;
 Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: ['SIGINT', 'SIGTERM'] });
-const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
+const connection = await connectWorker(settings);
 
 let role: Pick<WorkerOptions, 'workflowBundle' | 'activities'>;
 let client: Client | undefined;
@@ -34,7 +37,7 @@ if (taskQueue === FLOOR_WORKFLOW_TASK_QUEUE) {
     // itself (the same RespondActivityTaskCompleted call the worker would make, on the client's
     // connection) and signals when it is acknowledged. Sent as soon as the no-op returned, the
     // signal overtook the completion in 28 of 80 workflows at 8 in flight.
-    client = new Client({ connection: await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! }), namespace });
+    ({ client } = await connectClient(settings));
     const pickups = client;
     activities.createShipment = async () => {
       const { taskToken, workflowExecution } = Context.current().info;

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { DATA_DIR } from '../lib/infra/paths';
 import { freePort } from '../lib/net';
+import { connectClient, temporalConnectionSettings } from '../lib/temporal/connection';
 import { cpuBetween, cpuSnapshot } from './breakdown';
 import { FLOOR_NAMESPACE, FLOOR_WORKFLOW_TASK_QUEUE } from './floor-contract';
 import { startFloorWorkers } from './floor-workers';
@@ -24,7 +24,7 @@ await rm(dir, { recursive: true, force: true });
 const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freePort(), namespaces: [FLOOR_NAMESPACE], dbFile: join(dir, 'temporal.db') });
 const workers = startFloorWorkers({ ...process.env, TEMPORAL_ADDRESS: temporal.address });
 const named = () => new Map(workers.map(({ name, child }) => [child.pid!, name]));
-const client = new Client({ connection: await Connection.connect({ address: temporal.address }), namespace: FLOOR_NAMESPACE });
+const { client } = await connectClient(temporalConnectionSettings({ ...process.env, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: FLOOR_NAMESPACE }));
 await client.workflow.execute<typeof floorWorkflow>('floorWorkflow', { taskQueue: FLOOR_WORKFLOW_TASK_QUEUE, workflowId: `warm-up-${randomUUID()}` });
 for (const concurrency of (process.env.LEVELS ?? '1,64').split(',').map(Number)) {
   const seconds = Number(process.env.SECS ?? 8);

@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import pg from 'pg';
 import { orderWorkflowId } from '../contracts/orders';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
@@ -13,6 +13,7 @@ import { postgresUrl, startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
+import { connectClient, temporalConnectionSettings } from '../lib/temporal/connection';
 import type { floorWorkflow } from './floor-workflow';
 import { actionsBetween, scrapeActions, type ActionCounts } from './actions';
 import { renderChart } from './chart';
@@ -126,7 +127,7 @@ async function main() {
   await inventory.end();
   // Like npm start, a file-backed server (BENCH_TEMPORAL_DB=memory measures the in-memory one).
   // The platform's namespace is the one its processes are configured with (TEMPORAL_NAMESPACE).
-  const platformNamespace = parseEnv(ordersPool.env, process.env).TEMPORAL_NAMESPACE;
+  const platformNamespace = temporalConnectionSettings().namespace;
   const temporal = await startTemporalDevServer({
     cli: tools.cli,
     port: await freePort(),
@@ -152,8 +153,7 @@ async function main() {
   await waitForHttp(`${platform.apiUrl}/healthz`);
   const floorWorkers = startFloorWorkers(env);
   startedProcesses.push(() => Promise.all(floorWorkers.map(({ child }) => stopProcess(child))));
-  const connection = await Connection.connect({ address: temporal.address });
-  const floorClient = new Client({ connection, namespace: FLOOR_NAMESPACE });
+  const { client: floorClient, connection } = await connectClient(temporalConnectionSettings({ ...env, TEMPORAL_NAMESPACE: FLOOR_NAMESPACE }));
   const ordersClient = new Client({ connection, namespace: platformNamespace });
   /** Processes by name for the CPU breakdown (Temporal and PostgreSQL are found by command). */
   const namedPids = () =>

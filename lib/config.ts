@@ -18,11 +18,6 @@ export const LOCAL_TEMPORAL_ADDRESS = '127.0.0.1:7233';
 
 export const localDatabaseUrl = (database: string, port = LOCAL_PG_PORT): string => `postgresql://postgres:postgres@127.0.0.1:${port}/${database}`;
 
-export const temporalEnv = {
-  TEMPORAL_ADDRESS: z.string().min(1).default(LOCAL_TEMPORAL_ADDRESS),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-};
-
 /** A pool size: bounded on purpose, because every process opening unbounded pools once took the database down. */
 export const poolSize = (fallback: number) => z.coerce.number().int().min(1).max(50).default(fallback);
 

@@ -6,6 +6,7 @@ import { startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
+import { keyringJson, withNewKey } from '../lib/temporal/codec';
 
 /** Namespaces of the shared dev server: a file that runs workers gets one to itself, so pools never cross. */
 export const TEST_NAMESPACES = ['default', 'api-test', 'api-conformance', 'e2e', 'reconciliation', 'tracing'] as const;
@@ -20,6 +21,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // A payload keyring for this run only, in the environment every test file and platform process inherits.
+  process.env.PAYLOAD_KEYRING ??= keyringJson(withNewKey(undefined, 'test-run'));
   const tools = await ensureTemporalTools((msg) => console.log(`[test setup] ${msg}`));
   const dataDir = join(DATA_DIR, 'test', `pg-${process.pid}`);
   const pgPort = await freePort();

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ORDERS_TASK_QUEUE, RECONCILIATION_SCHEDULE_ID, type OrderStatus } from '../contracts/orders';
 import type { DatabaseName } from '../lib/infra/databases';
 import type { reconciliationWorkflow } from '../workflows/reconciliation';
 import { createTestDatabases } from './support/databases';
 import { startInProcessPools } from './support/in-process-pools';
-import { bundleWorkflows, quietRuntime } from './support/temporal';
+import { bundleWorkflows, quietRuntime, testClient } from './support/temporal';
 
 const NAMESPACE = 'reconciliation';
 let urls: Record<DatabaseName, string>;
@@ -20,8 +20,7 @@ beforeAll(async () => {
   quietRuntime();
   urls = await createTestDatabases('reconcile');
   pools = await startInProcessPools({ urls, namespace: NAMESPACE, bundle: await bundleWorkflows() });
-  connection = await Connection.connect({ address: inject('temporalAddress') });
-  client = new Client({ connection, namespace: NAMESPACE });
+  ({ client, connection } = await testClient(NAMESPACE));
   for (const db of ['orders', 'inventory', 'payments', 'sandbox'] as const) dbs.set(db, new pg.Pool({ connectionString: urls[db], max: 2 }));
 });
 

@@ -1,8 +1,8 @@
-import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { createOrderActivities } from '../activities/orders';
 import { createOrdersDb } from '../activities/orders/db';
 import { ORDERS_TASK_QUEUE, ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
+import { connectClient } from '../lib/temporal/connection';
 import { ensureSearchAttributes } from '../lib/temporal/search-attributes';
 import { duration, localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
@@ -20,16 +20,14 @@ export const ordersPool = definePool({
     RECONCILIATION_EVERY: duration.default('5m'),
     RECONCILIATION_OLDER_THAN: duration.default('15m'),
   }),
-  async build(config, log) {
-    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-    await ensureSearchAttributes(connection, config.TEMPORAL_NAMESPACE, ORDER_SEARCH_ATTRIBUTES);
-    await ensureReconciliationSchedule(
-      new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
-      config.RECONCILIATION_EVERY,
-      config.RECONCILIATION_OLDER_THAN,
-      log,
-    );
-    await connection.close();
+  async build(config, log, temporal) {
+    const { client, connection } = await connectClient(temporal);
+    try {
+      await ensureSearchAttributes(connection, temporal.namespace, ORDER_SEARCH_ATTRIBUTES);
+      await ensureReconciliationSchedule(client, config.RECONCILIATION_EVERY, config.RECONCILIATION_OLDER_THAN, log);
+    } finally {
+      await connection.close();
+    }
     const pool = createPool(config.ORDERS_DATABASE_URL, config.ORDERS_DB_POOL_MAX, 'orders-worker', log);
     const db = createOrdersDb(pool);
     return {

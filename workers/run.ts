@@ -2,21 +2,21 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Runtime, Worker, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
+import { Runtime, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundle } from '@temporalio/worker';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import { z } from 'zod';
-import { logLevel, parseEnv, temporalEnv } from '../lib/config';
+import { logLevel, parseEnv } from '../lib/config';
 import { createLogger, type Logger } from '../lib/logger';
 import { healthReport, probe, within } from '../contracts/health';
 import type { Pool } from '../lib/db';
 import { ActivityMetricsInterceptor, serveWorkerHttp, type WorkerRoutes } from '../lib/metrics';
 import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing, type Tracing } from '../lib/tracing';
+import { connectWorker, temporalSettings, type TemporalSettings } from '../lib/temporal/connection';
 import { bundleOrderWorkflows } from '../lib/workflow-bundle';
 import { freePort } from '../lib/net';
 
 export const workerEnv = z.object({
-  ...temporalEnv,
   LOG_LEVEL: logLevel,
   // Enough parallel activities to keep the pool busy, few enough that they rarely queue for a connection.
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(1000).default(20),
@@ -52,7 +52,8 @@ export interface PoolSpec<E extends WorkerEnv> {
   taskQueue: string;
   env: z.ZodType<E>;
   runsWorkflows?: boolean;
-  build: (config: E, log: Logger) => Promise<PoolResources>;
+  /** the pool's resources; `temporal` connects any client it needs (the orders pool's schedule, shipping's pickup signals) */
+  build: (config: E, log: Logger, temporal: TemporalSettings) => Promise<PoolResources>;
 }
 
 /** Keeps a pool's config type tied to its env schema. */
@@ -100,6 +101,8 @@ export interface StartedPool {
 
 export interface PoolRuntime {
   connection: NativeConnection;
+  /** the namespace and the data converter (the payload codec) the connection was made for */
+  temporal: TemporalSettings;
   log: Logger;
   tracing: Tracing;
   /** a prebuilt workflow bundle (tests build one for all their pools) */
@@ -137,15 +140,16 @@ function poolRoutes(resources: PoolResources, worker: Worker): WorkerRoutes {
 export async function startPool<E extends WorkerEnv>(
   spec: PoolSpec<E>,
   config: E,
-  { connection, log, tracing, bundle, coreMetricsUrl }: PoolRuntime,
+  { connection, temporal, log, tracing, bundle, coreMetricsUrl }: PoolRuntime,
 ): Promise<StartedPool> {
   const workflows = spec.runsWorkflows ? (bundle ? { workflowBundle: bundle } : await workflowSource(config)) : {};
-  const resources = await spec.build(config, log);
+  const resources = await spec.build(config, log, temporal);
   const stopBackground = new AbortController();
   try {
     const worker = await Worker.create({
       connection,
-      namespace: config.TEMPORAL_NAMESPACE,
+      namespace: temporal.namespace,
+      dataConverter: temporal.dataConverter,
       taskQueue: spec.taskQueue,
       activities: resources.activities,
       maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
@@ -157,7 +161,7 @@ export async function startPool<E extends WorkerEnv>(
     const server = await serveWorkerHttp(config.METRICS_PORT, config.METRICS_HOST, { coreMetricsUrl, routes: poolRoutes(resources, worker) });
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.METRICS_HOST}:${port}`;
-    log.info({ taskQueue: spec.taskQueue, namespace: config.TEMPORAL_NAMESPACE, url }, 'worker started');
+    log.info({ taskQueue: spec.taskQueue, temporal: temporal.summary, url }, 'worker started');
     const finished = Promise.all([
       worker.run().finally(() => {
         stopBackground.abort();
@@ -198,9 +202,10 @@ export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<v
       shutdownSignals: ['SIGINT', 'SIGTERM'],
       telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: true } } },
     });
-    const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+    const temporal = temporalSettings();
+    const connection = await connectWorker(temporal);
     try {
-      const pool = await startPool(spec, config, { connection, log, tracing, coreMetricsUrl: `http://127.0.0.1:${corePort}/metrics` });
+      const pool = await startPool(spec, config, { connection, temporal, log, tracing, coreMetricsUrl: `http://127.0.0.1:${corePort}/metrics` });
       await pool.finished;
     } finally {
       await connection.close();

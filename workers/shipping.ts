@@ -1,4 +1,4 @@
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { createShippingActivities } from '../activities/shipping';
 import { createShippingDb } from '../activities/shipping/db';
@@ -9,6 +9,7 @@ import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
 import { localDatabaseUrl, poolSize } from '../lib/config';
 import { createPool } from '../lib/db';
 import { ensureSandboxSchema, faultEnv, faultsFrom } from '../lib/sandbox';
+import { connectClient } from '../lib/temporal/connection';
 import { databaseCheck, definePool, isEntryPoint, runPool, workerEnv } from './run';
 
 export const shippingPool = definePool({
@@ -23,14 +24,13 @@ export const shippingPool = definePool({
     CARRIER_PICKUP_DELAY_MS: z.coerce.number().int().min(0).default(100),
     PICKUP_POLL_INTERVAL_MS: z.coerce.number().int().min(10).default(100),
   }),
-  async build(config, log) {
+  async build(config, log, temporal) {
     const pool = createPool(config.SHIPPING_DATABASE_URL, config.SHIPPING_DB_POOL_MAX, 'shipping-worker', log);
     const sandbox = createPool(config.SANDBOX_DATABASE_URL, config.SANDBOX_DB_POOL_MAX, 'carrier-sim', log);
     await ensureSandboxSchema(sandbox);
     const db = createShippingDb(pool);
     const carrier = createSimulatedCarrier(sandbox, { pickupDelayMs: config.CARRIER_PICKUP_DELAY_MS, faults: faultsFrom(config) });
-    const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const { client, connection } = await connectClient(temporal);
     const relay = createPickupRelay({
       db,
       carrier,

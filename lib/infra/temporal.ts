@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../contracts/orders';
 
@@ -108,13 +108,14 @@ export async function startTemporalDevServer({
   };
 }
 
-/** Waits until the frontend answers and every namespace is registered. */
-export async function waitForTemporal(address: string, namespaces: string[] = ['default'], timeoutMs = 60_000): Promise<true> {
+/** Waits until the frontend answers and every namespace is registered (`target`: an address, or full connection options with TLS). */
+export async function waitForTemporal(target: string | ConnectionOptions, namespaces: string[] = ['default'], timeoutMs = 60_000): Promise<true> {
+  const options = typeof target === 'string' ? { address: target } : target;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 1000 });
+      const connection = await Connection.connect({ ...options, connectTimeout: 1000 });
       try {
         for (const namespace of namespaces) await connection.workflowService.describeNamespace({ namespace });
         return true;
@@ -126,5 +127,5 @@ export async function waitForTemporal(address: string, namespaces: string[] = ['
       await new Promise((r) => setTimeout(r, 200));
     }
   }
-  throw new Error(`temporal at ${address} did not become ready: ${String(lastError)}`);
+  throw new Error(`temporal at ${options.address} did not become ready: ${String(lastError)}`);
 }

@@ -1,15 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import { inject } from 'vitest';
+
 import { createOrdersDb, type OrdersDb } from '../../activities/orders/db';
 import { createApp, type AppDeps } from '../../api/app';
 import { createPool } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
+
 import type { Tracing } from '../../lib/tracing';
 import { createTestDatabases } from './databases';
 import { startInProcessPools } from './in-process-pools';
-import { bundleWorkflows, quietRuntime } from './temporal';
+import { bundleWorkflows, quietRuntime, testClient } from './temporal';
 
 /**
  * The API over real HTTP, backed by the four pools in this process, fresh databases named with
@@ -25,8 +25,7 @@ export async function startInProcessApi(options: {
   quietRuntime();
   const urls = await createTestDatabases(options.prefix);
   const pools = await startInProcessPools({ urls, namespace: options.namespace, bundle: await bundleWorkflows(), env: options.env, tracing: options.tracing });
-  const connection = await Connection.connect({ address: inject('temporalAddress') });
-  const client = new Client({ connection, namespace: options.namespace, ...(options.tracing ? { interceptors: options.tracing.clientInterceptors } : {}) });
+  const { client, connection } = await testClient(options.namespace, options.tracing ? { interceptors: options.tracing.clientInterceptors } : {});
   const pool = createPool(urls.orders, 3, `${options.prefix}-test`);
   const db: OrdersDb = createOrdersDb(pool);
   const log = createLogger(`${options.prefix}-test`, 'silent');

@@ -1,4 +1,4 @@
-import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { WorkerUrls } from '../../api/health';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
@@ -10,6 +10,7 @@ import { paymentsPool } from '../../workers/payments';
 import { shippingPool } from '../../workers/shipping';
 import { startPool, type StartedPool } from '../../workers/run';
 import { initTracing, type Tracing } from '../../lib/tracing';
+import { connectWorker, temporalSettings } from '../../lib/temporal/connection';
 
 export interface InProcessPools {
   /** each pool, to stop one on its own (its HTTP server closes with it) */
@@ -44,8 +45,14 @@ export async function startInProcessPools(options: {
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), options.urls[db]])),
     ...options.env,
   };
-  const connection = await NativeConnection.connect({ address });
-  const runtime = { connection, log: createLogger('test-pools', 'warn'), tracing: options.tracing ?? initTracing({ service: 'test-pools', sampleRatio: 0 }) };
+  const temporal = temporalSettings(env);
+  const connection = await connectWorker(temporal);
+  const runtime = {
+    connection,
+    temporal,
+    log: createLogger('test-pools', 'warn'),
+    tracing: options.tracing ?? initTracing({ service: 'test-pools', sampleRatio: 0 }),
+  };
   const [orders, inventory, payments, shipping] = await Promise.all([
     startPool(ordersPool, parseEnv(ordersPool.env, env), { ...runtime, bundle: options.bundle }),
     startPool(inventoryPool, parseEnv(inventoryPool.env, env), runtime),

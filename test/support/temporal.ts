@@ -1,4 +1,7 @@
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
+import { inject } from 'vitest';
+import { connectClient, temporalSettings, type TemporalSettings } from '../../lib/temporal/connection';
 import { bundleOrderWorkflows } from '../../lib/workflow-bundle';
 import type { NativeConnection } from '@temporalio/worker';
 import { INVENTORY_TASK_QUEUE } from '../../contracts/inventory';
@@ -13,6 +16,13 @@ export function quietRuntime(): void {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
   runtimeInstalled = true;
 }
+
+/** The platform's connection settings for a namespace of the test dev server: its keyring, its data converter. */
+export const testTemporalSettings = (namespace: string): TemporalSettings =>
+  temporalSettings({ ...process.env, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_NAMESPACE: namespace });
+
+/** A client of a namespace of the test dev server, as the API makes one. */
+export const testClient = (namespace: string, options?: Parameters<typeof connectClient>[1]) => connectClient(testTemporalSettings(namespace), options);
 
 /** The same bundle the orders workers run. */
 export const bundleWorkflows = bundleOrderWorkflows;
@@ -34,9 +44,17 @@ export async function withPlatformWorkers<T>(
   bundle: WorkflowBundle,
   activities: ServiceActivities,
   fn: () => Promise<T>,
+  dataConverter?: DataConverter,
 ): Promise<T> {
   const make = (taskQueue: string, acts: object, runsWorkflows = false) =>
-    Worker.create({ connection, namespace, taskQueue, activities: acts, ...(runsWorkflows ? { workflowBundle: bundle } : {}) });
+    Worker.create({
+      connection,
+      namespace,
+      taskQueue,
+      activities: acts,
+      ...(dataConverter ? { dataConverter } : {}),
+      ...(runsWorkflows ? { workflowBundle: bundle } : {}),
+    });
   const workers = await Promise.all([
     make(ORDERS_TASK_QUEUE, activities.orders, true),
     make(INVENTORY_TASK_QUEUE, activities.inventory),
