@@ -1,28 +1,44 @@
-import { randomUUID } from 'node:crypto';
-import express from 'express';
-import { pinoHttp } from 'pino-http';
+import cors from 'cors';
+import express, { type RequestHandler } from 'express';
+import type { Store } from 'express-rate-limit';
+import helmet from 'helmet';
 import type { Client } from '@temporalio/client';
 import type { OrdersDb } from '../activities/orders/db';
 import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
 import type { OrderTimings } from '../contracts/orders';
 import type { Logger } from '../lib/logger';
 import { httpMetrics } from '../lib/metrics';
+import { requestLog } from '../lib/http/request-log';
 import { httpTracing } from '../lib/tracing';
+import { requireToken, type Authenticator } from './authentication';
 import { createCatalogue, type Catalogue } from './catalogue';
 import { API_DEFAULTS } from './config';
 import { HttpError, errorHandler } from './errors';
 import { createHealthCheck, healthRouter, type WorkerUrls } from './health';
+import { clientRateLimit, deadline, publicRateLimit, type RateLimits } from './limits';
 import { metricsRouter } from './metrics';
 import { docsRouter } from './openapi';
 import { createOrderAccess } from './order-access';
 import { ordersRouter } from './orders';
 import { productsRouter } from './products';
 import { reviewsRouter } from './reviews';
+import type { Guards } from './routes';
 
 export interface AppDeps {
   client: Client;
   db: OrdersDb;
   log: Logger;
+  /** verifies bearer tokens against the trusted issuers' keys */
+  authenticate: Authenticator;
+  /** where the rate-limit counters live, shared by every replica: a store per limiter, keys under `prefix` (PostgresRateLimitStore) */
+  rateLimitStore: (prefix: string) => Store;
+  rateLimits?: RateLimits;
+  /** past this a request answers 503 with Retry-After */
+  requestTimeoutMs?: number;
+  /** browser origins allowed to call the API (CORS); none by default */
+  corsOrigins?: string[];
+  /** the auth service's token endpoint, for the OpenAPI document's security scheme */
+  tokenUrl: string;
   /** base URLs of each pool's processes: their /healthz, and the inventory pool's /products for the catalogue */
   workers: WorkerUrls;
   /** the waits of each new order (pickup timeout, reservation hold, authorisation validity, review) */
@@ -33,11 +49,38 @@ export interface AppDeps {
   catalogue?: Catalogue;
 }
 
+/**
+ * Cross-origin calls only from the allow-listed origins: to any other, a preflight answers 403 and
+ * no response carries Access-Control-Allow-Origin, so a browser shows the page nothing.
+ */
+function corsPolicy(origins: string[]): RequestHandler {
+  const allowed = new Set(origins);
+  const policy = cors({
+    origin: (origin, done) => done(null, origin !== undefined && allowed.has(origin)),
+    allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id', 'traceparent'],
+    exposedHeaders: ['Location', 'X-Request-Id', 'Idempotent-Replayed', 'Retry-After', 'RateLimit', 'RateLimit-Policy'],
+    maxAge: 600,
+  });
+  return (req, res, next) => {
+    const origin = req.header('origin');
+    if (req.method === 'OPTIONS' && origin && !allowed.has(origin)) {
+      return void res.status(403).json({ error: 'cors_denied', message: `origin ${origin} is not allowed to call this API` });
+    }
+    policy(req, res, next);
+  };
+}
+
 /** The storefront's REST API: middleware and one router per resource; the routes live in their modules. */
 export function createApp({
   client,
   db,
   log,
+  authenticate,
+  rateLimitStore,
+  rateLimits = API_DEFAULTS.rateLimits,
+  requestTimeoutMs = API_DEFAULTS.requestTimeoutMs,
+  corsOrigins = [],
+  tokenUrl,
   workers,
   timings = {},
   catalogueTtlMs = API_DEFAULTS.catalogueTtlMs,
@@ -46,52 +89,37 @@ export function createApp({
   catalogue = createCatalogue({ urls: workers[INVENTORY_TASK_QUEUE], ttlMs: catalogueTtlMs, timeoutMs: catalogueTimeoutMs }),
 }: AppDeps) {
   const access = createOrderAccess({ client, db });
+  const perClient = clientRateLimit(rateLimitStore('client:'), rateLimits);
+  const guards: Guards = {
+    token: (scopes) => [requireToken(authenticate, scopes), perClient],
+    public: [publicRateLimit(rateLimitStore('public:'), rateLimits)],
+  };
   const app = express();
   app.disable('x-powered-by');
+  // One proxy in front (a load balancer, the ingress) may say who the caller is; the public limit keys on it.
+  app.set('trust proxy', 1);
   app.use(requestLog(log));
+  app.use(
+    helmet({
+      // Swagger UI at /docs loads its own script and styles from the API, and data: images.
+      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'] } },
+    }),
+  );
+  app.use(corsPolicy(corsOrigins));
+  app.use(deadline(client, requestTimeoutMs));
   app.use(httpTracing);
   app.use(httpMetrics);
-  app.use(express.json({ limit: '64kb' }));
 
-  app.use(productsRouter({ catalogue }));
-  app.use(ordersRouter({ client, db, access, catalogue, timings }));
-  app.use(reviewsRouter({ access }));
-  app.use(healthRouter(createHealthCheck({ client, db, workers, timeoutMs: healthTimeoutMs })));
-  app.use(metricsRouter());
-  app.use(docsRouter());
+  app.use(productsRouter({ catalogue, guards }));
+  app.use(ordersRouter({ guards, client, db, access, catalogue, timings }));
+  app.use(reviewsRouter({ access, guards }));
+  app.use(healthRouter(createHealthCheck({ client, db, workers, timeoutMs: healthTimeoutMs }), guards));
+  app.use(metricsRouter(guards));
+  app.use(docsRouter(guards, { tokenUrl }));
 
   app.use(() => {
     throw new HttpError(404, 'not_found', 'no such route');
   });
   app.use(errorHandler());
   return app;
-}
-
-/** One line per request, under its request id: the caller's X-Request-Id, or a new one, sent back either way. */
-function requestLog(log: Logger) {
-  return pinoHttp({
-    logger: log,
-    genReqId: (req, res) => {
-      const requestId = (req.headers['x-request-id'] as string | undefined) ?? randomUUID();
-      req.headers['x-request-id'] = requestId;
-      res.setHeader('X-Request-Id', requestId);
-      return requestId;
-    },
-    customAttributeKeys: { reqId: 'requestId', responseTime: 'ms' },
-    // req.log, which the handlers log through, carries only the request id; the request line has the rest.
-    quietReqLogger: true,
-    // Method, URL and status only: no headers (they may carry credentials), no bodies (payment tokens).
-    serializers: {
-      req: (req: { method: string; url: string }) => ({ method: req.method, url: req.url }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-    // A failing health check is the check doing its job (and polled while the pools start): a warning, not an error.
-    customLogLevel: (req, res, err) => (err || res.err ? 'error' : res.statusCode >= 500 ? (req.url === '/healthz' ? 'warn' : 'error') : 'info'),
-    // pino-http invents an Error, with a stack, for every 5xx; only a real one (set by the error handler) is worth logging.
-    customErrorObject: (_req, res, _err, val: Record<string, unknown>) => (res.err ? val : { ...val, err: undefined }),
-    customSuccessMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
-    customErrorMessage: (req, res) => `${req.method} ${req.url} ${res.statusCode}`,
-    // Scraped and probed every few seconds: a line each would drown the requests that matter.
-    autoLogging: { ignore: (req) => req.url === '/metrics' || req.url === '/livez' },
-  });
 }

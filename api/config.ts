@@ -1,9 +1,33 @@
 import { z } from 'zod';
 import { ORDER_TIMING_DEFAULTS, type OrderTimings } from '../contracts/orders';
+import { LOCAL_AUTH_PORT } from '../auth/config';
+import { createAuthenticator, trustedIssuers, trustedIssuersSchema } from './authentication';
+import type { AppDeps } from './app';
 import { duration, localDatabaseUrl, logLevel, poolSize } from '../lib/config';
 
 /** Defaults of the API's own timings; createApp falls back to the same when a test passes none. */
-export const API_DEFAULTS = { catalogueTtlMs: 5_000, catalogueTimeoutMs: 2_000, healthTimeoutMs: 3_000 } as const;
+export const API_DEFAULTS = {
+  catalogueTtlMs: 5_000,
+  catalogueTimeoutMs: 2_000,
+  healthTimeoutMs: 3_000,
+  // Above the slowest healthy answer (a query on a busy worker, a 2 s catalogue read), well under a storefront's own timeout.
+  requestTimeoutMs: 10_000,
+  rateLimits: { windowMs: 60_000, perClientPerMinute: 600, publicPerMinute: 300 },
+} as const;
+
+/** A JSON setting, parsed then checked by `schema`; the message names what is wrong. */
+const json = <S extends z.ZodType>(schema: S) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
 
 /** `npm start`'s first worker HTTP port (METRICS_BASE_PORT); its processes take the next ports in pool order. */
 export const LOCAL_WORKER_BASE_PORT = 9464;
@@ -49,6 +73,34 @@ export const apiEnv = z.object({
   CATALOGUE_TIMEOUT_MS: z.coerce.number().int().min(1).default(API_DEFAULTS.catalogueTimeoutMs),
   // Each probe of GET /healthz (Temporal, a queue, a pool process) answers within this, or counts as failed.
   HEALTH_TIMEOUT_MS: z.coerce.number().int().min(1).default(API_DEFAULTS.healthTimeoutMs),
+  // Every request answers within this (503 with Retry-After past it); the database statements too.
+  REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(API_DEFAULTS.requestTimeoutMs),
+  // The platform's auth service: tokens it signs carry this `iss`; its keys are at AUTH_JWKS_URL.
+  AUTH_ISSUER: z
+    .string()
+    .url()
+    .default(`http://127.0.0.1:${LOCAL_AUTH_PORT}`)
+    .transform((url) => url.replace(/\/+$/, '')),
+  AUTH_JWKS_URL: z.string().url().optional(),
+  // Company identity providers whose tokens the API also accepts (operators, reviewers): see README, "Authentication".
+  TRUSTED_ISSUERS: json(trustedIssuersSchema).default([]),
+  // How long the issuers' keys are cached; an unknown key id refreshes at once.
+  API_JWKS_CACHE_MS: z.coerce.number().int().min(0).default(600_000),
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(API_DEFAULTS.rateLimits.windowMs),
+  // Requests per minute of one client (its token may carry its own limit) and of one address on the public routes.
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(API_DEFAULTS.rateLimits.perClientPerMinute),
+  PUBLIC_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(API_DEFAULTS.rateLimits.publicPerMinute),
+  // Browser origins allowed to call the API, comma-separated; none by default.
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url())),
 });
 export type ApiConfig = z.infer<typeof apiEnv>;
 
@@ -62,5 +114,33 @@ export function orderTimingsFrom(
     authorisationValidity: config.AUTHORISATION_VALIDITY,
     reviewTimeout: config.REVIEW_TIMEOUT,
     ...(config.REVIEW_ABOVE > 0 ? { reviewAbove: Math.round(config.REVIEW_ABOVE * 100) } : {}),
+  };
+}
+
+/** The API's trust boundary from its config: whose tokens it accepts, its limits, its deadline, its CORS origins. */
+export function securityFrom(
+  config: Pick<
+    ApiConfig,
+    | 'AUTH_ISSUER'
+    | 'AUTH_JWKS_URL'
+    | 'TRUSTED_ISSUERS'
+    | 'API_JWKS_CACHE_MS'
+    | 'RATE_LIMIT_WINDOW_MS'
+    | 'RATE_LIMIT_PER_MINUTE'
+    | 'PUBLIC_RATE_LIMIT_PER_MINUTE'
+    | 'REQUEST_TIMEOUT_MS'
+    | 'CORS_ORIGINS'
+  >,
+): Pick<AppDeps, 'authenticate' | 'rateLimits' | 'requestTimeoutMs' | 'corsOrigins' | 'tokenUrl'> {
+  return {
+    authenticate: createAuthenticator({ issuers: trustedIssuers(config), jwksCacheMs: config.API_JWKS_CACHE_MS }),
+    rateLimits: {
+      windowMs: config.RATE_LIMIT_WINDOW_MS,
+      perClientPerMinute: config.RATE_LIMIT_PER_MINUTE,
+      publicPerMinute: config.PUBLIC_RATE_LIMIT_PER_MINUTE,
+    },
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
+    corsOrigins: config.CORS_ORIGINS,
+    tokenUrl: `${config.AUTH_ISSUER}/oauth/token`,
   };
 }

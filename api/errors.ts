@@ -10,6 +10,7 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly fields?: FieldError[],
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -20,18 +21,36 @@ export const validationFailed = (fields: FieldError[]) => new HttpError(400, 'va
 export const noOrder = (orderId: string) => new HttpError(404, 'not_found', `no order ${orderId}`);
 
 /**
+ * The answers to what body-parser refuses (it tags its errors with a `type`): what the API cannot
+ * read is the caller's fault, never a 500.
+ */
+const BODY_ERRORS: Record<string, (err: { message: string; charset?: string; encoding?: string }) => HttpError> = {
+  'charset.unsupported': (e) => new HttpError(415, 'unsupported_media_type', `unsupported charset "${e.charset ?? ''}": send UTF-8 JSON`),
+  'encoding.unsupported': (e) =>
+    new HttpError(415, 'unsupported_media_type', `unsupported Content-Encoding "${e.encoding ?? ''}": send the body as identity, gzip, deflate or br`),
+  'entity.too.large': () => new HttpError(413, 'too_large', 'the body is larger than 64 kB'),
+  'entity.parse.failed': () => validationFailed([{ field: 'body', message: 'the body is not valid JSON' }]),
+  'request.aborted': () => new HttpError(400, 'bad_request', 'the request body ended early'),
+  'request.size.invalid': () => new HttpError(400, 'bad_request', 'the body is not as long as its Content-Length says'),
+};
+
+/**
  * The one place errors become responses. No stack leaves; a 5xx is handed to the request log
  * (pino-http logs it once, with the request id), nothing below 500 is logged as an error.
  */
 export function errorHandler(): ErrorRequestHandler {
   return (err, _req, res, _next) => {
+    if (res.headersSent) return;
     const answer = toHttpError(err);
     if (answer.status >= 500) res.err = err instanceof Error ? err : new Error(String(err));
-    res.status(answer.status).json({
-      error: answer.code,
-      message: answer.message,
-      ...(answer.fields ? { fields: answer.fields } : {}),
-    });
+    res
+      .status(answer.status)
+      .set(answer.headers ?? {})
+      .json({
+        error: answer.code,
+        message: answer.message,
+        ...(answer.fields ? { fields: answer.fields } : {}),
+      });
   };
 }
 
@@ -40,10 +59,12 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof ZodError) return validationFailed(fieldErrors(err));
   if (err instanceof WorkflowNotFoundError) return new HttpError(404, 'not_found', 'no such order');
   if (err instanceof WorkflowExecutionAlreadyStartedError) return new HttpError(409, 'conflict', 'the order already exists');
-  const parseFailure = err as { type?: string; status?: number };
-  if (parseFailure.type === 'entity.parse.failed') {
-    return validationFailed([{ field: 'body', message: 'the body is not valid JSON' }]);
+  const bodyError = err as { type?: string; status?: number; expose?: boolean; message: string };
+  const known = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
+  if (known) return known(bodyError);
+  // Any other refusal of the body (a corrupt gzip stream, …) that the parser marked as the caller's.
+  if (bodyError.expose && bodyError.status && bodyError.status >= 400 && bodyError.status < 500) {
+    return new HttpError(400, 'bad_request', 'the request body cannot be read (a corrupt or truncated encoding?)');
   }
-  if (parseFailure.type === 'entity.too.large') return new HttpError(413, 'too_large', 'the body is too large');
   return new HttpError(500, 'internal', 'internal error');
 }

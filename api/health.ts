@@ -5,7 +5,7 @@ import type { OrdersDb } from '../activities/orders/db';
 import { healthReport, healthReportSchema, probe, within, type HealthCheck, type HealthReport } from '../contracts/health';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
 import { SERVICES, type Service } from '../contracts/services';
-import { defineRoute, mount } from './routes';
+import { defineRoute, mount, type Guards } from './routes';
 import { healthSchema, liveSchema } from './schemas';
 
 // A CommonJS package: its namespaces come off the default export under Node's ESM loader.
@@ -27,6 +27,7 @@ export const healthRoute = defineRoute({
   path: '/healthz',
   operationId: 'health',
   tag: 'operations',
+  access: 'public',
   summary: 'Whether the whole platform can take orders',
   description:
     'Temporal answers; each task queue has workers polling it; the orders database answers; and every pool process answers its own /healthz (its databases). ' +
@@ -42,6 +43,7 @@ export const liveRoute = defineRoute({
   path: '/livez',
   operationId: 'live',
   tag: 'operations',
+  access: 'public',
   summary: 'Whether this API process is up (nothing else is checked)',
   responses: { 200: { description: 'the process answers', body: liveSchema } },
 });
@@ -112,12 +114,12 @@ export function createHealthCheck({ client, db, workers, timeoutMs }: HealthDeps
     healthReport(await Promise.all([probe('temporal', () => deadline(() => client.workflowService.getSystemInfo({}))), ...SERVICES.map(service)]));
 }
 
-export function healthRouter(check: () => Promise<HealthReport>): Router {
+export function healthRouter(check: () => Promise<HealthReport>, guards: Guards): Router {
   const router = Router();
-  mount(router, healthRoute, async () => {
+  mount(router, guards, healthRoute, async () => {
     const report = await check();
     return { status: report.status === 'ok' ? 200 : 503, body: report };
   });
-  mount(router, liveRoute, async () => ({ status: 200, body: { status: 'ok' } }));
+  mount(router, guards, liveRoute, async () => ({ status: 200, body: { status: 'ok' } }));
   return router;
 }

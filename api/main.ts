@@ -10,7 +10,8 @@ import { loadMonitoringConfig } from '../lib/monitoring';
 import { connectClient, temporalSettings } from '../lib/temporal/connection';
 import { initTracing } from '../lib/tracing';
 import { createApp } from './app';
-import { apiEnv, orderTimingsFrom } from './config';
+import { PostgresRateLimitStore } from '../lib/http/rate-limit-store';
+import { apiEnv, orderTimingsFrom, securityFrom } from './config';
 
 const log = createLogger('api');
 
@@ -22,12 +23,14 @@ async function main() {
   const temporal = temporalSettings();
   const { client, connection } = await connectClient(temporal, { interceptors: tracing.clientInterceptors });
   log.info({ temporal: temporal.summary }, 'temporal client ready');
-  const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api', log);
+  const pool = createPool(config.ORDERS_DATABASE_URL, config.API_DB_POOL_MAX, 'api', log, { statementTimeoutMs: config.REQUEST_TIMEOUT_MS });
   const db = createOrdersDb(pool);
   const app = createApp({
     client,
     db,
     log,
+    ...securityFrom(config),
+    rateLimitStore: (prefix) => new PostgresRateLimitStore(pool, 'api_rate_limits', prefix),
     timings: orderTimingsFrom(config),
     workers: {
       [ORDERS_TASK_QUEUE]: config.ORDERS_WORKER_URLS,

@@ -2,18 +2,20 @@ import { Router } from 'express';
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
+import { SCOPES, type Scope } from '../contracts/auth';
 import { healthRoutes } from './health';
 import { metricsRoutes } from './metrics';
 import { orderRoutes } from './orders';
 import { productRoutes } from './products';
 import { reviewRoutes } from './reviews';
-import { defineRoute, mount, type Route } from './routes';
+import { defineRoute, guardReplies, mount, type Guards, type Route } from './routes';
 
 export const openApiRoute = defineRoute({
   method: 'get',
   path: '/openapi.json',
   operationId: 'openApi',
   tag: 'operations',
+  access: 'public',
   summary: 'This document: OpenAPI 3.1, generated from the zod schemas the API validates with',
   responses: {
     200: {
@@ -28,6 +30,7 @@ export const docsRoute = defineRoute({
   path: '/docs/',
   operationId: 'docs',
   tag: 'operations',
+  access: 'public',
   summary: 'Interactive documentation (Swagger UI) of this document, served with its assets by the API itself',
   responses: { 200: { description: 'the Swagger UI page', body: z.string(), contentType: 'text/html' } },
 });
@@ -37,6 +40,7 @@ export const docsRedirectRoute = defineRoute({
   path: '/docs',
   operationId: 'docsRedirect',
   tag: 'operations',
+  access: 'public',
   summary: 'Sends the browser to /docs/ (the page loads its assets relative to itself)',
   responses: { 301: { description: 'to /docs/', headers: z.object({ Location: z.literal('/docs/') }) } },
 });
@@ -69,8 +73,9 @@ function toRouteConfig(route: Route): RouteConfig {
       headers: route.headers ? route.headers.extend(requestIdIn.shape) : requestIdIn,
       ...(route.body ? { body: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
     },
+    ...(route.access === 'public' ? { security: [] } : { security: [{ [SECURITY_SCHEME]: [...route.access.scopes] }] }),
     responses: Object.fromEntries(
-      Object.entries(route.responses).map(([status, reply]) => [
+      Object.entries({ ...guardReplies(route), ...route.responses }).map(([status, reply]) => [
         status,
         {
           description: reply.description,
@@ -82,9 +87,19 @@ function toRouteConfig(route: Route): RouteConfig {
   };
 }
 
-/** The OpenAPI document, generated from the routes' own schemas; never written by hand. */
-export function openApiDocument() {
+const SECURITY_SCHEME = 'oauth2';
+
+/**
+ * The OpenAPI document, generated from the routes' own schemas; never written by hand. The
+ * security scheme is OAuth2 client credentials at the auth service's token endpoint.
+ */
+export function openApiDocument({ tokenUrl }: { tokenUrl: string }) {
   const registry = new OpenAPIRegistry();
+  registry.registerComponent('securitySchemes', SECURITY_SCHEME, {
+    type: 'oauth2',
+    description: 'An access token from the auth service (client credentials), sent as `Authorization: Bearer <token>`.',
+    flows: { clientCredentials: { tokenUrl, scopes: SCOPE_DESCRIPTIONS } },
+  });
   for (const route of ROUTES) registry.registerPath(toRouteConfig(route));
   return new OpenApiGeneratorV31(registry.definitions).generateDocument({
     openapi: '3.1.0',
@@ -96,14 +111,22 @@ export function openApiDocument() {
   });
 }
 
+const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
+  [SCOPES.write]: 'place orders, cancel your own',
+  [SCOPES.read]: 'read your own orders',
+  [SCOPES.review]: 'approve or reject orders held for review (never your own)',
+  [SCOPES.operate]: 'read and cancel any order',
+  [SCOPES.metrics]: 'read the Prometheus metrics',
+};
+
 /** /openapi.json and /docs. */
-export function docsRouter(): Router {
-  const document = openApiDocument();
+export function docsRouter(guards: Guards, { tokenUrl }: { tokenUrl: string }): Router {
+  const document = openApiDocument({ tokenUrl });
   const router = Router();
-  mount(router, openApiRoute, async function openApi() {
+  mount(router, guards, openApiRoute, async function openApi() {
     return { status: 200, body: document as z.input<(typeof openApiRoute)['responses'][200]['body']> };
   });
-  router.get(docsRedirectRoute.path, (req, res, next) => (req.path === docsRedirectRoute.path ? res.redirect(301, docsRoute.path) : next()));
-  router.use('/docs', swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Order platform API' }));
+  router.get(docsRedirectRoute.path, ...guards.public, (req, res, next) => (req.path === docsRedirectRoute.path ? res.redirect(301, docsRoute.path) : next()));
+  router.use('/docs', ...guards.public, swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Order platform API' }));
   return router;
 }

@@ -3,6 +3,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { z } from 'zod';
 import type { OrdersDb } from '../activities/orders/db';
+import { SCOPES, identityKey } from '../contracts/auth';
 import {
   ORDERS_TASK_QUEUE,
   cancelOrderUpdate,
@@ -20,8 +21,9 @@ import { ordersCreated } from '../lib/metrics';
 import type { orderWorkflow } from '../workflows';
 import type { Catalogue } from './catalogue';
 import { HttpError, noOrder } from './errors';
+import { hasAny, principalOf } from './authentication';
 import { liveOrderView, storedOrderView, type OrderAccess } from './order-access';
-import { defineRoute, mount } from './routes';
+import { defineRoute, mount, type Guards } from './routes';
 import {
   acceptedOrderSchema,
   cancelOrderSchema,
@@ -46,9 +48,10 @@ export const placeOrderRoute = defineRoute({
   path: '/orders',
   operationId: 'placeOrder',
   tag: 'orders',
+  access: { scopes: [SCOPES.write] },
   summary: 'Place an order',
   description:
-    'Starts the order saga. The order ID is derived from the Idempotency-Key, so any number of repeats name the same order and start nothing new. ' +
+    'Starts the order saga. The order ID is derived from the client and its Idempotency-Key, so any number of repeats name the same order and start nothing new. ' +
     'Nothing is started or stored for a refused request.',
   headers: placeOrderHeaders,
   body: placeOrderSchema,
@@ -64,7 +67,10 @@ export const placeOrderRoute = defineRoute({
     400: badRequest,
     413: tooLarge,
     422: { description: 'this Idempotency-Key was used for a different request', body: errorSchema },
-    503: { description: 'the catalogue cannot be read to check the SKUs', body: errorSchema },
+    503: {
+      description: 'the catalogue cannot be read to check the SKUs, or no answer within the request deadline (retry with the same key)',
+      body: errorSchema,
+    },
   },
 });
 
@@ -73,10 +79,16 @@ export const getOrderRoute = defineRoute({
   path: '/orders/{id}',
   operationId: 'getOrder',
   tag: 'orders',
+  access: { scopes: [SCOPES.read, SCOPES.operate, SCOPES.review] },
   summary: 'An order: live from its workflow while it runs, from the orders database once it has ended',
+  description: 'With orders:read, only the orders this client placed: any other answers 404, as an unknown ID does. Operators and reviewers read every order.',
   params: orderParams,
   notFound: byOrderId,
-  responses: { 200: { description: 'the order', body: orderViewSchema }, 404: notFound },
+  responses: {
+    200: { description: 'the order', body: orderViewSchema },
+    404: notFound,
+    503: { description: 'the order could not be read in time (the request deadline): retry', body: errorSchema },
+  },
 });
 
 export const cancelOrderRoute = defineRoute({
@@ -84,7 +96,9 @@ export const cancelOrderRoute = defineRoute({
   path: '/orders/{id}/cancel',
   operationId: 'cancelOrder',
   tag: 'orders',
+  access: { scopes: [SCOPES.write, SCOPES.operate] },
   summary: 'Cancel an order in flight; it unwinds what it has done',
+  description: 'With orders:write, only an order this client placed (any other answers 404); operators cancel any order.',
   params: orderParams,
   notFound: byOrderId,
   body: cancelOrderSchema,
@@ -94,12 +108,14 @@ export const cancelOrderRoute = defineRoute({
     404: notFound,
     409: { description: 'the order is compensating or has ended', body: errorSchema },
     413: tooLarge,
+    503: { description: 'no answer within the request deadline: retry (a cancel is idempotent)', body: errorSchema },
   },
 });
 
 export const orderRoutes = [placeOrderRoute, getOrderRoute, cancelOrderRoute];
 
 export interface OrdersDeps {
+  guards: Guards;
   client: Client;
   db: OrdersDb;
   access: OrderAccess;
@@ -108,7 +124,7 @@ export interface OrdersDeps {
   timings: OrderTimings;
 }
 
-export function ordersRouter({ client, db, access, catalogue, timings }: OrdersDeps): Router {
+export function ordersRouter({ guards, client, db, access, catalogue, timings }: OrdersDeps): Router {
   const router = Router();
 
   // The SKU check needs the catalogue, so it refines the documented schema here; it runs only on
@@ -125,9 +141,12 @@ export function ordersRouter({ client, db, access, catalogue, timings }: OrdersD
 
   mount(
     router,
+    guards,
     placeOrderRoute,
-    async function placeOrder({ headers, body }, req) {
-      const orderId = orderIdFromKey(headers['idempotency-key']);
+    async function placeOrder({ headers, body }, req, res) {
+      const { identity, key: placedBy } = principalOf(res.locals);
+      // Keys are the client's own: two storefronts using the same key place two different orders.
+      const orderId = orderIdFromKey(placedBy, headers['idempotency-key']);
       const hash = requestHash(body);
       const accepted = (status: OrderStatus, replayed: boolean) =>
         ({ status: 202, body: { orderId, status }, headers: { Location: `/orders/${orderId}`, 'Idempotent-Replayed': String(replayed) } }) as const;
@@ -145,7 +164,7 @@ export function ordersRouter({ client, db, access, catalogue, timings }: OrdersD
         return accepted(state?.status ?? (recorded.status as OrderStatus), true);
       }
 
-      const input: PlaceOrderInput = { orderId, ...body, requestHash: hash, ...timings };
+      const input: PlaceOrderInput = { orderId, placedBy: identity, ...body, requestHash: hash, ...timings };
       const workflowId = orderWorkflowId(orderId);
       const listing = describeOrder(body, catalogue);
       try {
@@ -156,7 +175,8 @@ export function ordersRouter({ client, db, access, catalogue, timings }: OrdersD
           // One workflow per order, ever: a repeat of the key can never start a second one.
           workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
           workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-          memo: { requestHash: hash, customerId: body.customerId },
+          // Encrypted by the payload codec like the input; the customer's personal data is in neither list below.
+          memo: { requestHash: hash },
           typedSearchAttributes: [
             { key: OrderStatusAttribute, value: 'PENDING' },
             { key: CustomerIdAttribute, value: body.customerId },
@@ -182,16 +202,26 @@ export function ordersRouter({ client, db, access, catalogue, timings }: OrdersD
     { body: placeOrderBody },
   );
 
-  mount(router, getOrderRoute, async function getOrder({ params: { id } }) {
+  mount(router, guards, getOrderRoute, async function getOrder({ params: { id } }, _req, res) {
+    const principal = principalOf(res.locals);
     const stored = await access.readStored(id);
-    if (stored && isTerminal(stored.status)) return { status: 200, body: storedOrderView(stored) };
+    if (stored && isTerminal(stored.status)) {
+      access.assertVisible(principal, id, stored.placedBy);
+      return { status: 200, body: storedOrderView(stored) };
+    }
     // In flight (or ended since the read above): the workflow's state and its own event log, which
     // agree by construction; the database has the whole log before the state shows an end.
-    return { status: 200, body: liveOrderView(await access.queryLive(id)) };
+    const state = await access.queryLive(id);
+    access.assertVisible(principal, id, identityKey(state.placedBy));
+    return { status: 200, body: liveOrderView(state) };
   });
 
-  mount(router, cancelOrderRoute, async function cancelOrder({ params: { id }, body }, req) {
-    const result = await access.update(id, cancelOrderUpdate, [body.reason ? { reason: body.reason } : {}], {
+  mount(router, guards, cancelOrderRoute, async function cancelOrder({ params: { id }, body }, req, res) {
+    const principal = principalOf(res.locals);
+    const operator = hasAny(principal, [SCOPES.operate]);
+    if (!operator) access.assertVisible(principal, id, await access.ownerOf(id));
+    const requestedBy = { ...principal.identity, role: operator ? ('operator' as const) : ('customer' as const) };
+    const result = await access.update(id, cancelOrderUpdate, [{ ...(body.reason ? { reason: body.reason } : {}), requestedBy }], {
       code: 'not_cancellable',
       fallback: 'the order can no longer be cancelled',
       ended: (status) => `order ${id} is ${status} and can no longer be cancelled`,
@@ -203,7 +233,10 @@ export function ordersRouter({ client, db, access, catalogue, timings }: OrdersD
   return router;
 }
 
-/** The order as the Web UI lists it: a one-line summary and the lines, priced from the catalogue. */
+/**
+ * The order as the Web UI lists it: a one-line summary and the lines, priced from the catalogue.
+ * Nothing personal: no name, address or payment token (these are encrypted in the input only).
+ */
 function describeOrder(order: PlaceOrderBody, catalogue: Catalogue): { summary: string; details: string; total: number } {
   const lines = order.items.map(({ sku, quantity }) => {
     const product = catalogue.product(sku);
@@ -218,7 +251,6 @@ function describeOrder(order: PlaceOrderBody, catalogue: Catalogue): { summary: 
     summary: `${units} item${units === 1 ? '' : 's'}, ${money(total)}, customer ${order.customerId}`,
     details: [
       `Customer: ${order.customerId}`,
-      `Ship to: ${order.shippingAddress.city}, ${order.shippingAddress.country}`,
       '',
       ...lines.map((l) => `- ${l.quantity} × ${l.name} (${l.sku}) at ${money(l.price)}`),
       '',

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { Catalogue } from './catalogue';
-import { defineRoute, mount } from './routes';
+import { defineRoute, mount, type Guards } from './routes';
 import { errorSchema, productsSchema } from './schemas';
 
 export const listProductsRoute = defineRoute({
@@ -8,6 +8,7 @@ export const listProductsRoute = defineRoute({
   path: '/products',
   operationId: 'listProducts',
   tag: 'catalogue',
+  access: 'public',
   summary: 'The catalogue, with prices in minor units and available stock',
   description:
     "Read from the inventory service's own HTTP endpoint and cached for CATALOGUE_TTL_MS; while inventory is slow or down the last good copy answers. Starts no workflow.",
@@ -19,9 +20,9 @@ export const listProductsRoute = defineRoute({
 
 export const productRoutes = [listProductsRoute];
 
-export function productsRouter({ catalogue }: { catalogue: Catalogue }): Router {
+export function productsRouter({ catalogue, guards }: { catalogue: Catalogue; guards: Guards }): Router {
   const router = Router();
-  mount(router, listProductsRoute, async function listProducts() {
+  mount(router, guards, listProductsRoute, async function listProducts() {
     return { status: 200, body: await catalogue.list() };
   });
   return router;

@@ -1,7 +1,9 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import type { z } from 'zod';
+import type { Scope } from '../contracts/auth';
+import { jsonBody } from './body';
 import { HttpError, validationFailed } from './errors';
-import { fieldErrors } from './schemas';
+import { errorSchema, fieldErrors } from './schemas';
 
 /** One documented answer of a route. */
 export interface Reply {
@@ -12,9 +14,12 @@ export interface Reply {
   headers?: z.ZodObject;
 }
 
+/** Who may call a route: anyone, or a token with any one of these scopes. */
+export type Access = 'public' | { scopes: readonly Scope[] };
+
 /**
- * A route as data: the validation middleware, the handler's types and the OpenAPI document
- * (api/openapi.ts) all read it, so the three cannot disagree.
+ * A route as data: the guards, the validation middleware, the handler's types and the OpenAPI
+ * document (api/openapi.ts) all read it, so none of them can disagree.
  */
 export interface Route {
   method: 'get' | 'post';
@@ -24,12 +29,15 @@ export interface Route {
   summary: string;
   description?: string;
   tag: string;
+  access: Access;
   params?: z.ZodObject;
   headers?: z.ZodObject;
   body?: z.ZodType;
   responses: Record<number, Reply>;
   /** path parameters that cannot name anything (a non-UUID order id) mean the resource does not exist: 404, not 400 */
   notFound?: (params: Record<string, string>) => HttpError;
+  /** the answer holds order data: never stored by a browser or a proxy */
+  private?: boolean;
 }
 
 export const defineRoute = <const R extends Route>(route: R): R => route;
@@ -52,6 +60,27 @@ export type Handler<R extends Route> = (input: Input<R>, req: Request, res: Resp
 
 export const expressPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 
+/** The answers every route has because of its access and its body, added to the document and the checks alike. */
+export function guardReplies(route: Route): Record<number, Reply> {
+  const error = (description: string): Reply => ({ description, body: errorSchema });
+  const replies: Record<number, Reply> = {};
+  if (route.access !== 'public') {
+    replies[401] = error('no access token, or one that is expired, tampered with, or from an issuer this API does not trust (`WWW-Authenticate` says which)');
+    replies[403] = error(`the token lacks the scope: ${route.access.scopes.join(' or ')}`);
+  }
+  if (route.body) replies[415] = error('the body is not JSON in UTF-8, or its Content-Encoding is not one the API reads');
+  replies[429] = error('over the rate limit: wait `Retry-After` seconds (the `RateLimit` and `RateLimit-Policy` headers say where the caller stands)');
+  return replies;
+}
+
+/** How a router guards its routes: authentication and the rate limits, built once by the app. */
+export interface Guards {
+  /** a valid token with any one of `scopes`, then that client's rate limit */
+  token: (scopes: readonly Scope[]) => RequestHandler[];
+  /** the per-address limit of the public routes */
+  public: RequestHandler[];
+}
+
 /**
  * The one validation middleware: path parameters (404 when they cannot name anything), then
  * headers and body together, so a 400 lists every field at fault (`headers.idempotency-key`,
@@ -73,19 +102,41 @@ export function validate(route: Route, body: z.ZodType | undefined = route.body)
   };
 }
 
-/** Adds a route to a router: `before` (e.g. a role check), validation, then the handler, whose answer is sent as documented. */
+const noStore: RequestHandler = (_req, res, next) => {
+  res.set('Cache-Control', 'no-store');
+  next();
+};
+
+/**
+ * Adds a route to a router, in this order: its guards (401/403 and the rate limit before anything
+ * is read), `before` (e.g. a check that needs the caller), the body (415/413/400 for what cannot
+ * be read), validation, then the handler, whose answer is sent as documented. A body is read only
+ * for a caller allowed to send it.
+ */
 export function mount<R extends Route>(
   router: Router,
+  guards: Guards,
   route: R,
   handler: NoInfer<Handler<R>>,
   options: { before?: RequestHandler[]; body?: z.ZodType<Parsed<R['body']>> } = {},
 ): void {
-  router[route.method](expressPath(route.path), ...(options.before ?? []), validate(route, options.body ?? route.body), async (req: Request, res: Response) => {
-    const answer = await handler(res.locals.input as Input<R>, req, res);
-    const contentType = route.responses[answer.status]?.contentType;
-    res.status(answer.status).set(answer.headers ?? {});
-    if (!contentType || contentType.includes('json')) return void res.json(answer.body);
-    if (!res.get('Content-Type')) res.type(contentType);
-    res.send(answer.body);
-  });
+  const access = route.access === 'public' ? guards.public : guards.token(route.access.scopes);
+  router[route.method](
+    expressPath(route.path),
+    ...(route.private || route.access !== 'public' ? [noStore] : []),
+    ...access,
+    ...(options.before ?? []),
+    ...(route.body ? jsonBody() : []),
+    validate(route, options.body ?? route.body),
+    async (req: Request, res: Response) => {
+      const answer = await handler(res.locals.input as Input<R>, req, res);
+      // The request's deadline answered already (503): this late answer has no one to go to.
+      if (res.headersSent) return;
+      const contentType = route.responses[answer.status]?.contentType;
+      res.status(answer.status).set(answer.headers ?? {});
+      if (!contentType || contentType.includes('json')) return void res.json(answer.body);
+      if (!res.get('Content-Type')) res.type(contentType);
+      res.send(answer.body);
+    },
+  );
 }

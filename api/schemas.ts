@@ -10,7 +10,26 @@ import { COMPENSATIONS, ORDER_STATUSES, ORDER_STEPS } from '../contracts/orders'
  * `.meta()` names a schema in the document's components.
  */
 
-const text = (max: number) => z.string().trim().min(1).max(max);
+/**
+ * A text field: no control characters (NUL above all: PostgreSQL cannot store it, so an order
+ * carrying one could never be recorded) and no lone surrogate (not valid Unicode, refused by
+ * PostgreSQL's JSON). Refused here, at the edge, with the field named.
+ */
+export function cleanText(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) || c === 0x7f) return false;
+    if (c >= 0xdc00 && c <= 0xdfff) return false; // a low surrogate with no high one before it
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = value.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    }
+  }
+  return true;
+}
+const CLEAN_TEXT_MESSAGE = 'must not contain control characters (such as NUL) or invalid Unicode (a lone surrogate)';
+const text = (max: number) => z.string().refine(cleanText, CLEAN_TEXT_MESSAGE).trim().min(1).max(max);
 
 export const orderLineSchema = z.strictObject({
   sku: text(64),
@@ -43,21 +62,24 @@ export const placeOrderSchema = z
   .meta({ id: 'PlaceOrder' });
 export type PlaceOrderBody = z.infer<typeof placeOrderSchema>;
 
+const IDEMPOTENCY_KEY_REQUIRED = 'the Idempotency-Key header is required';
 export const idempotencyKeySchema = z
-  .string({ error: 'the Idempotency-Key header is required' })
+  .string({ error: (issue) => (issue.input === undefined ? IDEMPOTENCY_KEY_REQUIRED : 'the Idempotency-Key header must be text') })
   .trim()
-  .min(1, 'the Idempotency-Key header is required')
-  .max(255)
-  .meta({ description: 'names the order: the same key again answers with the same order', example: '7d0c6f9e-first-order' });
+  .min(1, IDEMPOTENCY_KEY_REQUIRED)
+  .max(255, 'the Idempotency-Key header must be at most 255 characters')
+  .regex(/^[\x20-\x7e]*$/, 'the Idempotency-Key header must be printable ASCII')
+  .meta({ description: 'names the order (for this client): the same key again answers with the same order', example: '7d0c6f9e-first-order' });
 
 export const placeOrderHeaders = z.object({ 'idempotency-key': idempotencyKeySchema });
 
 export const cancelOrderSchema = z.strictObject({ reason: text(500).optional() }).meta({ id: 'CancelOrder' });
 
-export const orderIdSchema = z.uuid();
+/** Order IDs are UUIDs, matched whatever their case: the same order in every state, upper or lower case. */
+export const orderIdSchema = z.uuid().transform((id) => id.toLowerCase());
 
 /** A path that names an order; an id that cannot be one answers 404, like an unknown one. */
-export const orderParams = z.object({ id: orderIdSchema.meta({ description: 'the order ID (from the Location of POST /orders)' }) });
+export const orderParams = z.object({ id: orderIdSchema.meta({ description: 'the order ID (from the Location of POST /orders), in any case' }) });
 
 export const reviewOrderSchema = z
   .strictObject({
@@ -65,13 +87,6 @@ export const reviewOrderSchema = z
     reason: text(500).optional(),
   })
   .meta({ id: 'ReviewOrder' });
-
-const reviewer = 'who reviews: required';
-export const reviewHeaders = z.object({
-  // checked before anything else (403 without it), so validation never sees another value
-  'x-role': z.literal('reviewer').meta({ description: 'reviewing needs the reviewer role; anything else answers 403' }),
-  'x-user': z.string({ error: reviewer }).trim().min(1, reviewer).meta({ description: 'who reviews, for the audit trail', example: 'risk@example.com' }),
-});
 
 // ---- responses ----------------------------------------------------------------------------------
 
@@ -135,7 +150,14 @@ export const orderViewSchema = z
       .optional()
       .meta({ description: 'while NEEDS_ATTENTION: the undos still to run and why the first is stuck' }),
     resolvedByHand: z.array(compensationSchema).optional(),
-    review: z.object({ decision: z.enum(['approve', 'reject']), reviewer: z.string(), reason: z.string().optional() }).optional(),
+    review: z
+      .object({
+        decision: z.enum(['approve', 'reject']),
+        reviewer: z.string().meta({ description: 'the reviewer’s verified identity (token subject)' }),
+        reason: z.string().optional(),
+      })
+      .optional(),
+    placedBy: z.string().optional().meta({ description: 'the client that placed the order (its token’s subject)' }),
     events: z.array(orderEventSchema),
   })
   .meta({ id: 'Order' });
@@ -175,11 +197,12 @@ export function requestHash(value: unknown): string {
 }
 
 /**
- * The order ID is derived from the Idempotency-Key, so every repeat of a request, however many
- * arrive at once, names the same workflow ID, and Temporal lets only one of them start.
+ * The order ID is derived from the client (its identity key) and its Idempotency-Key, so every
+ * repeat of a request, however many arrive at once, names the same workflow ID, and Temporal lets
+ * only one of them start; another client's identical key names another order.
  */
-export function orderIdFromKey(idempotencyKey: string): string {
-  const h = createHash('sha256').update(`order:${idempotencyKey}`).digest('hex');
+export function orderIdFromKey(placedBy: string, idempotencyKey: string): string {
+  const h = createHash('sha256').update(`order:${placedBy}\n${idempotencyKey}`).digest('hex');
   // RFC 9562 UUIDv8 layout: custom bits with the version and variant set
   const variant = ((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;

@@ -16,6 +16,12 @@ export const ErrorType = {
   NotAwaitingReview: 'NotAwaitingReview',
   /** an operator's retry or resolve sent to an order that is not waiting for one */
   NotNeedingAttention: 'NotNeedingAttention',
+  /** a cancel from someone who neither placed the order nor operates the platform */
+  NotOrderOwner: 'NotOrderOwner',
+  /** a review by the client that placed the order */
+  SelfReview: 'SelfReview',
+  /** a review, cancel or operator action that names no one: every change to an order is someone's */
+  IdentityRequired: 'IdentityRequired',
   /** A forward step found its compensation had already run (a zombie retry after a timeout). */
   AlreadyCompensated: 'AlreadyCompensated',
   /** A service did not answer within a forward step's deadline (its retries ran out). */

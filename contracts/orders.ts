@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { OrderLine, Product, ReservedLine } from './inventory';
 import type { ShippingAddress } from './shipping';
 import type { FailureReason } from './errors';
+import type { Identity } from './auth';
 
 /** The orders service's contract: task queue, workflow IDs, messages and the order's shapes. */
 export const ORDERS_TASK_QUEUE = 'orders';
@@ -65,6 +66,8 @@ export type OrderEventType =
 
 export interface PlaceOrderInput {
   orderId: string;
+  /** the client that placed it (its token's issuer and subject): only it, and operators, may see or cancel the order */
+  placedBy: Identity;
   customerId: string;
   items: OrderLine[];
   payment: { token: string };
@@ -120,6 +123,7 @@ export interface OrderEventView {
 
 export interface OrderState {
   orderId: string;
+  placedBy: Identity;
   customerId: string;
   status: OrderStatus;
   items: OrderLineView[];
@@ -133,6 +137,7 @@ export interface OrderState {
   attention?: { pending: Compensation[]; error: string; since: string };
   /** undos an operator declared done by hand */
   resolvedByHand?: Compensation[];
+  /** the reviewer as their token named them (subject); `system` for a review that timed out */
   review?: { decision: 'approve' | 'reject'; reviewer: string; reason?: string };
   /**
    * The order's event log so far. While the order runs this is the live log (the orders
@@ -151,6 +156,8 @@ export interface OrderResult {
 
 export interface RecordOrderInput {
   orderId: string;
+  /** identityKey of the client that placed it */
+  placedBy: string;
   customerId: string;
   requestHash: string;
   items: OrderLine[];
@@ -174,7 +181,8 @@ export interface RecordOrderEventInput {
 
 export interface ReviewOrderRequest {
   decision: 'approve' | 'reject';
-  reviewer: string;
+  /** who decides, as their verified token names them; never the client that placed the order */
+  reviewer: Identity;
   reason?: string;
 }
 
@@ -185,6 +193,11 @@ export interface ReviewResult {
 
 export interface CancelOrderRequest {
   reason?: string;
+  /**
+   * Who asks, as their verified token names them: the client that placed the order, or an
+   * operator (any order). The update's validator refuses anyone else.
+   */
+  requestedBy: Identity & { role: 'customer' | 'operator' };
 }
 
 export interface CancelOrderResult {

@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import type { Service } from '../contracts/services';
+import type { MigratedDatabase } from '../lib/infra/databases';
 
 const PRISMA_ADVISORY_LOCK = 72707369; // the key prisma migrate locks on
 
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
     "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
 )`;
 
-export const migrationsDir = (service: Service): string => fileURLToPath(new URL(`./${service}/migrations`, import.meta.url));
+export const migrationsDir = (service: MigratedDatabase): string => fileURLToPath(new URL(`./${service}/migrations`, import.meta.url));
 
 export interface MigrationResult {
   applied: string[];

@@ -44,10 +44,10 @@ const tables = (url: string) =>
 describe('migrate', () => {
   it('applies the init migration to a brand-new database and records it as prisma does', async () => {
     const url = await freshDatabase();
-    const sql = await readFile(join(migrationsDir('orders'), INIT, 'migration.sql'));
+    const sql = await readFile(join(migrationsDir('payments'), INIT, 'migration.sql'));
     const checksum = createHash('sha256').update(sql).digest('hex');
 
-    const result = await migrate(url, migrationsDir('orders'));
+    const result = await migrate(url, migrationsDir('payments'));
 
     expect(result).toEqual({ applied: [INIT], alreadyApplied: [] });
     const rows = await migrationRows(url);
@@ -55,15 +55,15 @@ describe('migrate', () => {
     expect(rows[0]).toMatchObject({ migration_name: INIT, checksum, rolled_back_at: null, applied_steps_count: 1 });
     expect(rows[0]?.checksum).toMatch(/^[0-9a-f]{64}$/);
     expect(rows[0]?.finished_at).toBeInstanceOf(Date);
-    expect(await tables(url)).toEqual(['_prisma_migrations', 'order_events', 'order_items', 'orders']);
+    expect(await tables(url)).toEqual(['_prisma_migrations', 'payment_operations', 'payments']);
   });
 
   it('applies nothing the second time', async () => {
     const url = await freshDatabase();
-    await migrate(url, migrationsDir('orders'));
+    await migrate(url, migrationsDir('payments'));
     const before = await migrationRows(url);
 
-    const again = await migrate(url, migrationsDir('orders'));
+    const again = await migrate(url, migrationsDir('payments'));
 
     expect(again).toEqual({ applied: [], alreadyApplied: [INIT] });
     expect(await migrationRows(url)).toEqual(before);
@@ -90,11 +90,11 @@ describe('migrate', () => {
 
   it('refuses to go on when an applied migration was edited', async () => {
     const url = await freshDatabase();
-    await migrate(url, migrationsDir('orders'));
+    await migrate(url, migrationsDir('payments'));
     // Same effect as editing migration.sql after it ran: the recorded checksum no longer matches.
     await queryDatabase(url, `UPDATE "_prisma_migrations" SET checksum = $1 WHERE migration_name = $2`, ['0'.repeat(64), INIT]);
 
-    await expect(migrate(url, migrationsDir('orders'))).rejects.toThrow(/20261125000000_init was edited after it was applied/);
+    await expect(migrate(url, migrationsDir('payments'))).rejects.toThrow(/20261125000000_init was edited after it was applied/);
     expect((await migrationRows(url)).map((r) => r.checksum)).toEqual(['0'.repeat(64)]);
   });
 });

@@ -43,13 +43,13 @@ export function createOrderActivities({ db }: OrdersDeps) {
   }
 
   return {
-    async recordOrderPlaced({ orderId, customerId, requestHash, items, shippingAddress, idempotencyKey }: RecordOrderInput): Promise<void> {
+    async recordOrderPlaced({ orderId, placedBy, customerId, requestHash, items, shippingAddress, idempotencyKey }: RecordOrderInput): Promise<void> {
       // One statement: the order, its lines and its first event are written together or not at
       // all, and a retry (the order's ID already there) writes nothing.
       await db.$executeRaw`
         WITH placed AS (
-          INSERT INTO orders (id, customer_id, request_hash, status, shipping_address, updated_at)
-          VALUES (${orderId}::uuid, ${customerId}, ${requestHash}, 'PENDING', ${JSON.stringify(shippingAddress)}::jsonb, now())
+          INSERT INTO orders (id, placed_by, customer_id, request_hash, status, shipping_address, updated_at)
+          VALUES (${orderId}::uuid, ${placedBy}, ${customerId}, ${requestHash}, 'PENDING', ${JSON.stringify(shippingAddress)}::jsonb, now())
           ON CONFLICT (id) DO NOTHING
           RETURNING id
         ), lines AS (

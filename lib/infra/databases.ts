@@ -5,8 +5,13 @@ import { seedInventory } from '../../prisma/inventory/seed';
 import { ensureSandboxSchema } from '../sandbox';
 import { ensureDatabases } from './postgres';
 
-export type DatabaseName = Service | 'sandbox';
-export const DATABASES: readonly DatabaseName[] = [...SERVICES, 'sandbox'];
+/** The auth service owns a database too, though it runs no task queue. */
+export const AUTH_DATABASE = 'auth';
+/** Databases with committed migrations: each service's, and the auth service's. */
+export type MigratedDatabase = Service | typeof AUTH_DATABASE;
+export const MIGRATED_DATABASES: readonly MigratedDatabase[] = [...SERVICES, AUTH_DATABASE];
+export type DatabaseName = MigratedDatabase | 'sandbox';
+export const DATABASES: readonly DatabaseName[] = [...MIGRATED_DATABASES, 'sandbox'];
 
 /** The environment variable that carries each database's URL to the processes. */
 export const databaseUrlVar = (db: DatabaseName): string => `${db.toUpperCase()}_DATABASE_URL`;
@@ -22,7 +27,7 @@ export async function prepareDatabases(urls: Record<DatabaseName, string>, creat
       DATABASES.map((db) => new URL(urls[db]).pathname.slice(1)),
     );
   }
-  for (const service of SERVICES) await migrate(urls[service], migrationsDir(service));
+  for (const db of MIGRATED_DATABASES) await migrate(urls[db], migrationsDir(db));
   await seedInventory(urls.inventory);
   const sandbox = new pg.Pool({ connectionString: urls.sandbox, max: 1 });
   try {

@@ -29,6 +29,7 @@ const newOrder = (): RecordOrderInput => {
   const orderId = randomUUID();
   return {
     orderId,
+    placedBy: 'https://auth.test#storefront-1',
     customerId: `cust-${randomUUID()}`,
     requestHash: 'a'.repeat(64),
     items: [

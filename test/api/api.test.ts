@@ -5,6 +5,8 @@ import type { OrdersDb } from '../../activities/orders/db';
 import { orderIdFromKey } from '../../api/schemas';
 import { OrderTotalAttribute, orderWorkflowId } from '../../contracts/orders';
 import { eventually, request, validOrder } from '../support/http';
+import { identityKey } from '../../contracts/auth';
+import { TEST_CLIENTS, type TestClient } from '../support/auth';
 import { startInProcessApi } from '../support/in-process-api';
 
 let baseUrl: string;
@@ -28,19 +30,27 @@ afterAll(async () => {
   await platform?.stop();
 });
 
+/** A request over real HTTP as one of the test clients (the storefront unless said). */
+const call = async (
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  who: TestClient = 'storefront',
+) => request(baseUrl, method, path, { ...options, headers: { ...(await platform.auth.as(who)), ...options.headers } });
+
 /** `key: null` sends no Idempotency-Key at all. */
 const post = (body: unknown, key: string | null = randomUUID(), extra: { rawBody?: string } = {}) =>
-  request(baseUrl, 'POST', '/orders', { body, headers: key === null ? {} : { 'Idempotency-Key': key }, ...extra });
+  call('POST', '/orders', { body, headers: key === null ? {} : { 'Idempotency-Key': key }, ...extra });
 
 const waitForTerminal = (orderId: string) =>
   eventually(async () => {
-    const res = await request(baseUrl, 'GET', `/orders/${orderId}`);
+    const res = await call('GET', `/orders/${orderId}`);
     return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(res.body?.status) ? res.body : undefined;
   }, `order ${orderId} to end`);
 
 /** Nothing of the order that `key` would have placed exists: no row, no workflow. */
 async function expectNothingStored(key: string) {
-  const orderId = orderIdFromKey(key);
+  const orderId = orderIdFromKey(identityKey({ issuer: platform.auth.issuer, subject: TEST_CLIENTS.storefront.id }), key);
   expect(await db.order.findUnique({ where: { id: orderId } })).toBeNull();
   await expect(client.workflow.getHandle(orderWorkflowId(orderId)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
 }
@@ -120,7 +130,7 @@ describe('placing and reading orders', () => {
     expect(res.body.status).toBe('PENDING');
     expect(res.headers.get('location')).toBe(`/orders/${res.body.orderId}`);
 
-    const live = await request(baseUrl, 'GET', res.headers.get('location')!);
+    const live = await call('GET', res.headers.get('location')!);
     expect(live.status).toBe(200);
     expect(live.body.orderId).toBe(res.body.orderId);
     expect(['PENDING', 'RESERVING_STOCK', 'AUTHORISING_PAYMENT', 'CREATING_SHIPMENT', 'AWAITING_PICKUP']).toContain(live.body.status);
@@ -146,7 +156,7 @@ describe('placing and reading orders', () => {
     const res = await post(validOrder());
     const reads: Array<{ status: string; steps: string[]; events: string[] }> = [];
     for (let i = 0; i < 5_000; i++) {
-      const { body } = await request(baseUrl, 'GET', `/orders/${res.body.orderId}`);
+      const { body } = await call('GET', `/orders/${res.body.orderId}`);
       const events = (body.events as Array<{ type: string }>).map((e) => e.type);
       reads.push({ status: body.status, steps: body.steps, events });
       if (body.status === 'COMPLETED') break;
@@ -203,9 +213,9 @@ describe('placing and reading orders', () => {
   });
 
   it('answers 404 for an order that does not exist', async () => {
-    expect((await request(baseUrl, 'GET', `/orders/${randomUUID()}`)).status).toBe(404);
-    expect((await request(baseUrl, 'GET', '/orders/not-a-uuid')).status).toBe(404);
-    expect((await request(baseUrl, 'POST', `/orders/${randomUUID()}/cancel`, { body: {} })).status).toBe(404);
+    expect((await call('GET', `/orders/${randomUUID()}`)).status).toBe(404);
+    expect((await call('GET', '/orders/not-a-uuid')).status).toBe(404);
+    expect((await call('POST', `/orders/${randomUUID()}/cancel`, { body: {} })).status).toBe(404);
   });
 
   it('ends FAILED with the reason for a declined card', async () => {
@@ -218,7 +228,7 @@ describe('placing and reading orders', () => {
 describe('cancelling orders', () => {
   it('cancels an order in flight: 202, then CANCELLED with its compensations', async () => {
     const placed = await post(validOrder());
-    const cancel = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { body: { reason: 'ordered by mistake' } });
+    const cancel = await call('POST', `/orders/${placed.body.orderId}/cancel`, { body: { reason: 'ordered by mistake' } });
     expect(cancel.status).toBe(202);
     expect(cancel.body).toMatchObject({ orderId: placed.body.orderId, status: 'CANCELLING' });
     const done = await waitForTerminal(placed.body.orderId);
@@ -230,16 +240,16 @@ describe('cancelling orders', () => {
   it('refuses to cancel a completed order with 409', async () => {
     const placed = await post(validOrder());
     await waitForTerminal(placed.body.orderId);
-    const cancel = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { body: {} });
+    const cancel = await call('POST', `/orders/${placed.body.orderId}/cancel`, { body: {} });
     expect(cancel.status).toBe(409);
     expect(cancel.body.error).toBe('not_cancellable');
-    const after = await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`);
+    const after = await call('GET', `/orders/${placed.body.orderId}`);
     expect(after.body.status).toBe('COMPLETED');
   });
 
   it('validates the cancel body', async () => {
     const placed = await post(validOrder());
-    const cancel = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { body: { reason: 42 } });
+    const cancel = await call('POST', `/orders/${placed.body.orderId}/cancel`, { body: { reason: 42 } });
     expect(cancel.status).toBe(400);
     expect(cancel.body.fields.map((f: { field: string }) => f.field)).toEqual(['body.reason']);
     await waitForTerminal(placed.body.orderId);
@@ -248,14 +258,14 @@ describe('cancelling orders', () => {
 
 describe('catalogue and health', () => {
   it('lists the catalogue with prices and available stock', async () => {
-    const res = await request(baseUrl, 'GET', '/products');
+    const res = await call('GET', '/products');
     expect(res.status).toBe(200);
     const vinyl = res.body.find((p: { sku: string }) => p.sku === 'VINYL-LTD');
     expect(vinyl).toEqual({ sku: 'VINYL-LTD', name: 'Limited edition vinyl', price: 3499, currency: 'EUR', available: 5 });
   });
 
   it('reports healthy only when Temporal, the orders database and every pool answer', async () => {
-    const res = await request(baseUrl, 'GET', '/healthz');
+    const res = await call('GET', '/healthz');
     expect(res.status).toBe(200);
     expect(res.body.checks.map((c: { service: string; ok: boolean }) => [c.service, c.ok])).toEqual([
       ['temporal', true],
@@ -297,35 +307,36 @@ describe('operators: search attributes, listing and review', () => {
 
   it('holds an order above the threshold for review; only a reviewer may approve it, and then it completes', async () => {
     const placed = await post(validOrder({ items: [{ sku: 'HOODIE-GRY-L', quantity: 5 }] }));
-    const review = (headers: Record<string, string>, body: unknown) => request(baseUrl, 'POST', `/orders/${placed.body.orderId}/review`, { body, headers });
+    const review = (who: TestClient, body: unknown, headers: Record<string, string> = {}) =>
+      call('POST', `/orders/${placed.body.orderId}/review`, { body, headers }, who);
     await eventually(async () => {
-      const res = await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`);
+      const res = await call('GET', `/orders/${placed.body.orderId}`);
       return res.body.status === 'AWAITING_REVIEW' ? true : undefined;
     }, 'the order to await review');
-    expect((await review({}, { decision: 'approve' })).status).toBe(403);
-    const bad = await review({ 'X-Role': 'reviewer' }, { decision: 'maybe' });
+    // The storefront's token has no orders:review; a header naming a role or a user changes nothing.
+    expect((await review('storefront', { decision: 'approve' }, { 'X-Role': 'reviewer', 'X-User': 'risk@example.com' })).status).toBe(403);
+    const bad = await review('reviewer', { decision: 'maybe' });
     expect(bad.status).toBe(400);
-    expect(bad.body.fields.map((f: { field: string }) => f.field).sort()).toEqual(['body.decision', 'headers.x-user']);
-    const approved = await review({ 'X-Role': 'reviewer', 'X-User': 'risk@example.com' }, { decision: 'approve' });
+    expect(bad.body.fields.map((f: { field: string }) => f.field).sort()).toEqual(['body.decision']);
+    const approved = await review('reviewer', { decision: 'approve' }, { 'X-User': 'someone-else@example.com' });
     expect(approved.status).toBe(200);
     expect(approved.body).toEqual({ orderId: placed.body.orderId, decision: 'approve' });
-    const twice = await review({ 'X-Role': 'reviewer', 'X-User': 'risk@example.com' }, { decision: 'reject' });
+    const twice = await review('reviewer', { decision: 'reject' });
     expect(twice.status).toBe(409);
     const done = await waitForTerminal(placed.body.orderId);
     expect(done.status).toBe('COMPLETED');
+    // The recorded reviewer is the token's verified subject, never what a header said.
+    expect(done.events.find((e: { type: string }) => e.type === 'OrderReviewed').data).toMatchObject({
+      decision: 'approve',
+      reviewer: TEST_CLIENTS.reviewer.id,
+    });
     expect(done.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['ReviewRequested', 'OrderReviewed']));
   });
 
   it('fails REVIEW_REJECTED when a reviewer rejects, with the stock put back', async () => {
     const placed = await post(validOrder({ items: [{ sku: 'HOODIE-GRY-L', quantity: 5 }] }));
-    await eventually(
-      async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'AWAITING_REVIEW' ? true : undefined),
-      'review',
-    );
-    const rejected = await request(baseUrl, 'POST', `/orders/${placed.body.orderId}/review`, {
-      body: { decision: 'reject', reason: 'address mismatch' },
-      headers: { 'X-Role': 'reviewer', 'X-User': 'risk@example.com' },
-    });
+    await eventually(async () => ((await call('GET', `/orders/${placed.body.orderId}`)).body.status === 'AWAITING_REVIEW' ? true : undefined), 'review');
+    const rejected = await call('POST', `/orders/${placed.body.orderId}/review`, { body: { decision: 'reject', reason: 'address mismatch' } }, 'reviewer');
     expect(rejected.status).toBe(200);
     const done = await waitForTerminal(placed.body.orderId);
     expect(done).toMatchObject({ status: 'FAILED', failureReason: 'REVIEW_REJECTED', compensations: ['StockReleased'] });

@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-
 import { createOrdersDb, type OrdersDb } from '../../activities/orders/db';
 import { createApp, type AppDeps } from '../../api/app';
+import { createAuthenticator, trustedIssuers } from '../../api/authentication';
 import { createPool } from '../../lib/db';
+import { PostgresRateLimitStore } from '../../lib/http/rate-limit-store';
 import { createLogger } from '../../lib/logger';
-
+import { startTestAuth } from './auth';
 import type { Tracing } from '../../lib/tracing';
 import { createTestDatabases } from './databases';
 import { startInProcessPools } from './in-process-pools';
@@ -20,7 +21,7 @@ export async function startInProcessApi(options: {
   namespace: string;
   env?: NodeJS.ProcessEnv;
   tracing?: Tracing;
-  app?: Partial<Pick<AppDeps, 'timings' | 'catalogueTtlMs' | 'catalogueTimeoutMs' | 'healthTimeoutMs'>>;
+  app?: Partial<Pick<AppDeps, 'timings' | 'catalogueTtlMs' | 'catalogueTimeoutMs' | 'healthTimeoutMs' | 'rateLimits' | 'requestTimeoutMs' | 'corsOrigins'>>;
 }) {
   quietRuntime();
   const urls = await createTestDatabases(options.prefix);
@@ -29,9 +30,15 @@ export async function startInProcessApi(options: {
   const pool = createPool(urls.orders, 3, `${options.prefix}-test`);
   const db: OrdersDb = createOrdersDb(pool);
   const log = createLogger(`${options.prefix}-test`, 'silent');
+  const auth = await startTestAuth(urls.auth);
+  const security = {
+    authenticate: createAuthenticator({ issuers: trustedIssuers({ AUTH_ISSUER: auth.issuer, TRUSTED_ISSUERS: [] }), jwksCacheMs: 1_000 }),
+    rateLimitStore: (prefix: string) => new PostgresRateLimitStore(pool, 'api_rate_limits', prefix),
+    tokenUrl: `${auth.issuer}/oauth/token`,
+  };
   /** Another API on the same platform, e.g. with other worker URLs or a fresh catalogue. */
   const serve = async (overrides: Partial<AppDeps> = {}) => {
-    const app = createApp({ client, db, log, workers: pools.workers, ...options.app, ...overrides });
+    const app = createApp({ client, db, log, workers: pools.workers, ...security, ...options.app, ...overrides });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -44,6 +51,8 @@ export async function startInProcessApi(options: {
   const extra: Array<{ close: () => Promise<void> }> = [];
   return {
     baseUrl: api.baseUrl,
+    /** the auth service of this platform: its clients, tokens and keys */
+    auth,
     client,
     db,
     urls,
@@ -58,6 +67,7 @@ export async function startInProcessApi(options: {
     stop: async () => {
       await Promise.all([api, ...extra].map((s) => s.close()));
       await pools.stop();
+      await auth.stop();
       await db.$disconnect();
       await pool.end();
       await connection.close();

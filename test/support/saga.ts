@@ -3,13 +3,21 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { ORDERS_TASK_QUEUE, confirmPickupSignal, getOrderStateQuery, orderWorkflowId, type OrderStatus, type PlaceOrderInput } from '../../contracts/orders';
 import type { orderWorkflow } from '../../workflows/orders';
+import type { Identity } from '../../contracts/auth';
 import type { FakeOptions, FakeServices } from './fake-services';
 import { withPlatformWorkers } from './temporal';
+
+/** The client that places the test orders, a customer of it, a reviewer and an operator: identities as the API passes them. */
+export const STOREFRONT: Identity = { issuer: 'https://auth.test', subject: 'storefront-1' };
+export const CUSTOMER = { ...STOREFRONT, role: 'customer' as const };
+export const REVIEWER: Identity = { issuer: 'https://auth.test', subject: 'risk@example.com' };
+export const OPERATOR = { issuer: 'https://auth.test', subject: 'ops@example.com', role: 'operator' as const };
 
 /** A default order: two lines, a good card, a served country. */
 export function orderInput(overrides: Partial<PlaceOrderInput> = {}): PlaceOrderInput {
   return {
     orderId: randomUUID(),
+    placedBy: STOREFRONT,
     customerId: 'customer-1',
     items: [
       { sku: 'MUG-LOGO', quantity: 2 },

@@ -1,6 +1,6 @@
 import { cancelOrderUpdate, resolveCompensationUpdate, retryCompensationUpdate, reviewOrderUpdate } from '../../contracts/orders';
 import { createFakeServices, type FakeOptions } from './fake-services';
-import { gate, orderInput, type OrderHandle, type SagaHarness } from './saga';
+import { CUSTOMER, REVIEWER, gate, orderInput, type OrderHandle, type SagaHarness } from './saga';
 
 /**
  * Named runs of the order saga, one per path through it. The history recorder runs each and
@@ -65,7 +65,7 @@ export const SCENARIOS: Scenario[] = [
     name: 'cancelled-awaiting-pickup',
     drive: async (h, handle) => {
       await h.waitForStatus(handle, 'AWAITING_PICKUP');
-      await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed my mind' }] });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed my mind', requestedBy: CUSTOMER }] });
       return handle.result();
     },
   },
@@ -75,7 +75,7 @@ export const SCENARIOS: Scenario[] = [
     drive: async (h, handle, held) => {
       await h.confirmPickup(handle);
       await held!.entered;
-      await handle.executeUpdate(cancelOrderUpdate, { args: [{}] });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: CUSTOMER }] });
       held!.open();
       return handle.result();
     },
@@ -107,7 +107,7 @@ export const SCENARIOS: Scenario[] = [
     input: { reviewAbove: 1000 },
     drive: async (h, handle) => {
       await h.waitForStatus(handle, 'AWAITING_REVIEW');
-      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'risk' }] });
+      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: REVIEWER }] });
       await h.confirmPickup(handle);
       return handle.result();
     },
@@ -118,7 +118,7 @@ export const SCENARIOS: Scenario[] = [
     input: { reviewAbove: 1000 },
     drive: async (h, handle) => {
       await h.waitForStatus(handle, 'AWAITING_REVIEW');
-      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', reviewer: 'risk', reason: 'address mismatch' }] });
+      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', reviewer: REVIEWER, reason: 'address mismatch' }] });
       return handle.result();
     },
   },

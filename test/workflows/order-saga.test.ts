@@ -19,7 +19,7 @@ import { apiEnv, orderTimingsFrom } from '../../api/config';
 import { parseEnv } from '../../lib/config';
 import { createFakeServices } from '../support/fake-services';
 import { ensureSearchAttributes } from '../../lib/temporal/search-attributes';
-import { gate, orderInput, sagaHarness } from '../support/saga';
+import { CUSTOMER, OPERATOR, REVIEWER, STOREFRONT, gate, orderInput, sagaHarness } from '../support/saga';
 import { bundleWorkflows, quietRuntime } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -154,7 +154,7 @@ describe('orderWorkflow', () => {
         if (c.activity === 'capturePayment') await confirmPickup(handle);
         if (held) await held.entered;
         else await waitForStatus(handle, c.status!);
-        const accepted = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'customer changed their mind' }] });
+        const accepted = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'customer changed their mind', requestedBy: CUSTOMER }] });
         held?.open();
         return { result: await handle.result(), accepted };
       });
@@ -176,7 +176,7 @@ describe('orderWorkflow', () => {
     const outcome = await run(fakes, async () => {
       const handle = await startOrder(orderInput({ payment: { token: 'tok_declined' } }));
       await held.entered;
-      const refused = await handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(
+      const refused = await handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: CUSTOMER }] }).then(
         () => undefined,
         (err: unknown) => err,
       );
@@ -186,6 +186,59 @@ describe('orderWorkflow', () => {
     expect(outcome.refused).toBeInstanceOf(WorkflowUpdateFailedError);
     expect((outcome.refused as WorkflowUpdateFailedError).cause?.message).toMatch(/COMPENSATING/);
     expect(outcome.result.status).toBe('FAILED');
+  });
+
+  it('checks who sends each update: only its own client or an operator cancels, nobody anonymous, never a reviewer of their own order', async () => {
+    const fakes = createFakeServices();
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => 'accepted',
+        (err: unknown) => ((err as WorkflowUpdateFailedError).cause as { type?: string } | undefined)?.type ?? String(err),
+      );
+    const stranger = { issuer: STOREFRONT.issuer, subject: 'storefront-2', role: 'customer' as const };
+    const impostor = { issuer: 'https://elsewhere.test', subject: STOREFRONT.subject, role: 'customer' as const };
+    const outcome = await run(fakes, async () => {
+      const reviewed = await startOrder(orderInput({ reviewAbove: 3000 }));
+      await waitForStatus(reviewed, 'AWAITING_REVIEW');
+      const selfReview = await refusal(reviewed.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: STOREFRONT }] }));
+      const anonymousReview = await refusal(
+        reviewed.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: undefined as unknown as typeof REVIEWER }] }),
+      );
+      const stillAwaiting = (await reviewed.query(getOrderStateQuery)).status;
+      await reviewed.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'reject', reviewer: REVIEWER, reason: 'test' }] });
+
+      const handle = await startOrder(orderInput());
+      await waitForStatus(handle, 'AWAITING_PICKUP');
+      const byStranger = await refusal(handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: stranger }] }));
+      const byImpostor = await refusal(handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: impostor }] }));
+      const byNobody = await refusal(handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: { issuer: '', subject: '', role: 'operator' } }] }));
+      const afterRefusals = (await handle.query(getOrderStateQuery)).status;
+      const byOperator = await refusal(handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: OPERATOR }] }));
+      return {
+        selfReview,
+        anonymousReview,
+        stillAwaiting,
+        byStranger,
+        byImpostor,
+        byNobody,
+        afterRefusals,
+        byOperator,
+        result: await handle.result(),
+        reviewedResult: await reviewed.result(),
+      };
+    });
+    expect(outcome).toMatchObject({
+      selfReview: 'SelfReview',
+      anonymousReview: 'IdentityRequired',
+      stillAwaiting: 'AWAITING_REVIEW',
+      byStranger: 'NotOrderOwner',
+      byImpostor: 'NotOrderOwner',
+      byNobody: 'IdentityRequired',
+      afterRefusals: 'AWAITING_PICKUP',
+      byOperator: 'accepted',
+    });
+    expect(outcome.result.status).toBe('CANCELLED');
+    expect(outcome.reviewedResult).toMatchObject({ status: 'FAILED', failureReason: 'REVIEW_REJECTED' });
   });
 
   it('unwinds when the workflow itself is cancelled (Web UI or CLI cancel)', async () => {
@@ -267,7 +320,7 @@ describe('orderWorkflow', () => {
     const { result, tookMs } = await run(fakes, async () => {
       const handle = await startOrder(orderInput());
       await waitForStatus(handle, 'AWAITING_PICKUP');
-      await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed my mind' }] });
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'changed my mind', requestedBy: CUSTOMER }] });
       const result = await handle.result();
       return { result, tookMs: pickupWaitMs(await handle.query(getOrderStateQuery)) };
     });
@@ -338,7 +391,7 @@ describe('orderWorkflow', () => {
           () => undefined,
           (e: unknown) => e,
         ),
-        handle.executeUpdate(cancelOrderUpdate, { args: [{}] }).then(
+        handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: CUSTOMER }] }).then(
           () => undefined,
           (e: unknown) => e,
         ),
@@ -377,17 +430,19 @@ describe('orderWorkflow', () => {
     const { refusedEarly, result, state } = await run(fakes, async () => {
       const handle = await startOrder(orderInput({ reviewAbove: 3000 }));
       await waitForStatus(handle, 'AWAITING_REVIEW');
-      const refusedEarly = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: ' ' }] }).then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'risk@example.com' }] });
+      const refusedEarly = await handle
+        .executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: { issuer: REVIEWER.issuer, subject: ' ' } }] })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: REVIEWER }] });
       await confirmPickup(handle);
       return { refusedEarly, result: await handle.result(), state: await handle.query(getOrderStateQuery) };
     });
     expect(refusedEarly).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(result.status).toBe('COMPLETED');
-    expect(state.review).toEqual({ decision: 'approve', reviewer: 'risk@example.com' });
+    expect(state.review).toEqual({ decision: 'approve', reviewer: REVIEWER.subject });
     expect(fakes.events.map((e) => e.type).slice(0, 3)).toEqual(['StockReserved', 'ReviewRequested', 'OrderReviewed']);
     expect(fakes.calls.indexOf('authorisePayment')).toBeGreaterThan(-1);
   });
@@ -413,7 +468,7 @@ describe('orderWorkflow', () => {
     const { refused, result } = await run(fakes, async () => {
       const handle = await startOrder(orderInput({ reviewAbove: 2 * 1299 + 1799 }));
       await waitForStatus(handle, 'AWAITING_PICKUP');
-      const refused = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: 'x' }] }).then(
+      const refused = await handle.executeUpdate(reviewOrderUpdate, { args: [{ decision: 'approve', reviewer: REVIEWER }] }).then(
         () => undefined,
         (e: unknown) => e,
       );

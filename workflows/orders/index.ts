@@ -1,4 +1,5 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, allHandlersFinished, condition, isCancellation, log } from '@temporalio/workflow';
+import { identityKey } from '../../contracts/auth';
 import { ErrorType, FailureReason, failureReasonByErrorType } from '../../contracts/errors';
 import type { Reservation } from '../../contracts/inventory';
 import type { OrderResult, PickupConfirmation, PlaceOrderInput } from '../../contracts/orders';
@@ -40,8 +41,16 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
 
 /** 1. The order and its first event, in the orders database, in the first workflow task. */
 async function recordOrder(order: Order): Promise<void> {
-  const { orderId, customerId, requestHash, items, shippingAddress } = order.input;
-  await orderRecords.recordOrderPlaced({ orderId, customerId, requestHash, items, shippingAddress, idempotencyKey: order.key('OrderPlaced') });
+  const { orderId, placedBy, customerId, requestHash, items, shippingAddress } = order.input;
+  await orderRecords.recordOrderPlaced({
+    orderId,
+    placedBy: identityKey(placedBy),
+    customerId,
+    requestHash,
+    items,
+    shippingAddress,
+    idempotencyKey: order.key('OrderPlaced'),
+  });
   order.stepDone('OrderPlaced', { data: { items }, written: true });
 }
 

@@ -1,6 +1,7 @@
 import { ApplicationFailure, condition, log, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { sameIdentity, type Identity } from '../../contracts/auth';
 import { ErrorType, type FailureReason } from '../../contracts/errors';
 import {
   ORDER_TIMING_DEFAULTS,
@@ -19,6 +20,7 @@ import {
   type OrderStatus,
   type OrderStep,
   type PickupConfirmation,
+  type CancelOrderRequest,
   type PlaceOrderInput,
   type RecordOrderEventInput,
   type ReviewOrderRequest,
@@ -59,7 +61,7 @@ export class Order {
   readonly state: OrderState;
   readonly input: PlaceOrderInput;
   pickup?: PickupConfirmation;
-  review?: ReviewOrderRequest;
+  review?: NonNullable<OrderState['review']>;
   operatorDecision?: OperatorDecision;
   /** log entries the orders database does not have yet */
   private unwritten: RecordOrderEventInput[] = [];
@@ -70,6 +72,7 @@ export class Order {
     this.input = input;
     this.state = {
       orderId: input.orderId,
+      placedBy: input.placedBy,
       customerId: input.customerId,
       status: 'PENDING',
       items: input.items.map(({ sku, quantity }) => ({ sku, quantity })),
@@ -176,13 +179,17 @@ export class Order {
     });
     setHandler(
       cancelOrderUpdate,
-      ({ reason }) => {
-        this.state.cancellationReason = reason ?? 'cancelled by customer';
-        log.info('cancellation requested', { orderId, reason: this.state.cancellationReason });
+      ({ reason, requestedBy }) => {
+        this.state.cancellationReason = reason ?? (requestedBy.role === 'operator' ? `cancelled by operator ${requestedBy.subject}` : 'cancelled by customer');
+        log.info('cancellation requested', { orderId, by: requestedBy.role });
         return { orderId, status: this.state.status };
       },
       {
-        validator: (_request) => {
+        validator: ({ requestedBy }: CancelOrderRequest) => {
+          requireIdentity(requestedBy, 'a cancel');
+          if (requestedBy.role !== 'operator' && !sameIdentity(requestedBy, this.input.placedBy)) {
+            throw refusal(ErrorType.NotOrderOwner, `order ${orderId} was placed by another client`);
+          }
           if (isTerminal(this.state.status) || NOT_CANCELLABLE.has(this.state.status)) {
             throw refusal(ErrorType.OrderNotCancellable, `order ${orderId} is ${this.state.status} and can no longer be cancelled`);
           }
@@ -191,17 +198,19 @@ export class Order {
     );
     setHandler(
       reviewOrderUpdate,
-      (request) => {
-        this.review ??= request;
-        return { orderId, decision: request.decision };
+      ({ decision, reviewer, reason }) => {
+        this.review ??= { decision, reviewer: reviewer.subject, ...(reason ? { reason } : {}) };
+        return { orderId, decision };
       },
       {
         validator: ({ decision, reviewer }: ReviewOrderRequest) => {
+          requireIdentity(reviewer, 'a review');
+          // Four eyes: whoever placed an order cannot be the one who lets it through.
+          if (sameIdentity(reviewer, this.input.placedBy)) throw refusal(ErrorType.SelfReview, `order ${orderId} was placed by its reviewer`);
           if (this.state.status !== 'AWAITING_REVIEW' || this.review !== undefined) {
             throw refusal(ErrorType.NotAwaitingReview, `order ${orderId} is ${this.state.status}, not awaiting review`);
           }
           if (decision !== 'approve' && decision !== 'reject') throw refusal(ErrorType.NotAwaitingReview, 'decision must be approve or reject');
-          if (!reviewer?.trim()) throw refusal(ErrorType.NotAwaitingReview, 'a review needs a reviewer');
         },
       },
     );
@@ -234,3 +243,8 @@ export class Order {
 }
 
 const refusal = (type: ErrorType, message: string) => ApplicationFailure.create({ type, message, nonRetryable: true });
+
+/** Every change to an order is someone's: an update that names no one (no issuer and subject) is refused. */
+function requireIdentity(who: Identity | undefined, what: string): void {
+  if (!who?.issuer?.trim() || !who.subject?.trim()) throw refusal(ErrorType.IdentityRequired, `${what} must name who sends it (issuer and subject)`);
+}
