@@ -101,8 +101,9 @@ export function createApp({
   app.use(requestLog(log));
   app.use(
     helmet({
-      // Swagger UI at /docs loads its own script and styles from the API, and data: images.
-      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'] } },
+      // Swagger UI at /docs loads its own script and styles from the API, and data: images. No
+      // upgrade-insecure-requests: behind TLS termination the API may be served over plain HTTP.
+      contentSecurityPolicy: { directives: { 'img-src': ["'self'", 'data:'], 'upgrade-insecure-requests': null } },
     }),
   );
   app.use(corsPolicy(corsOrigins));

@@ -14,6 +14,9 @@ import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import { connectClient, temporalConnectionSettings } from '../lib/temporal/connection';
+import { SCOPES } from '../contracts/auth';
+import { keyringJson, withNewKey } from '../lib/temporal/codec';
+import { ensureClients, tokenSource } from '../lib/infra/clients';
 import type { floorWorkflow } from './floor-workflow';
 import { actionsBetween, scrapeActions, type ActionCounts } from './actions';
 import { renderChart } from './chart';
@@ -140,6 +143,8 @@ async function main() {
   const bundle = await buildWorkflowBundle();
   const apiPort = await freePort();
   const env = {
+    // payloads are encrypted as in production: the codec's cost is part of the platform's
+    PAYLOAD_KEYRING: keyringJson(withNewKey(undefined, 'bench')),
     ...process.env,
     TEMPORAL_ADDRESS: temporal.address,
     WORKFLOW_BUNDLE_PATH: bundle,
@@ -148,9 +153,18 @@ async function main() {
     CARRIER_PICKUP_DELAY_MS: '0',
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
   };
-  const platform = await launchPlatform({ env, counts, apiPort, logDir: join(dir, 'logs') });
+  const platform = await launchPlatform({ env, counts, apiPort, authPort: await freePort(), logDir: join(dir, 'logs') });
   startedProcesses.push(() => platform.stop());
   await waitForHttp(`${platform.apiUrl}/healthz`);
+  await waitForHttp(`${platform.authUrl}/healthz`);
+  // The load generator is a storefront like any other, with a limit no run reaches; its token renews itself.
+  const { bench: benchClient } = await ensureClients(urls.auth, {
+    bench: { id: 'bench', name: 'Benchmark storefront', scopes: [SCOPES.write, SCOPES.read], rateLimitPerMinute: 100_000_000 },
+  });
+  const benchToken = tokenSource(platform.authUrl, benchClient);
+  let authorization = `Bearer ${await benchToken()}`;
+  const tokenRenewal = setInterval(() => void benchToken().then((t) => (authorization = `Bearer ${t}`)), 30_000);
+  tokenRenewal.unref();
   const floorWorkers = startFloorWorkers(env);
   startedProcesses.push(() => Promise.all(floorWorkers.map(({ child }) => stopProcess(child))));
   const { client: floorClient, connection } = await connectClient(temporalConnectionSettings({ ...env, TEMPORAL_NAMESPACE: FLOOR_NAMESPACE }));
@@ -199,7 +213,7 @@ async function main() {
     const sentAt = Date.now();
     const res = await fetch(`${platform.apiUrl}/orders`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      headers: { 'content-type': 'application/json', 'idempotency-key': key, authorization },
       body,
     });
     const answer = (await res.json()) as { orderId?: string };
@@ -382,7 +396,7 @@ async function main() {
           // A connection sends one request at a time, so its context names the request in flight.
           setupRequest: (req: autocannon.Request, context: object) => {
             sends.set(context, Date.now());
-            return { ...req, headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID() }, body: orderBody(n++) };
+            return { ...req, headers: { 'content-type': 'application/json', 'idempotency-key': randomUUID(), authorization }, body: orderBody(n++) };
           },
           onResponse: (status: number, body: string, context: object) => {
             if (status === 202) ids.push({ orderId: (JSON.parse(body) as { orderId: string }).orderId, sentAt: sends.get(context) ?? Date.now() });

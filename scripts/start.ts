@@ -1,13 +1,19 @@
 import { join } from 'node:path';
 import { z } from 'zod';
 import { LOCAL_WORKER_BASE_PORT } from '../api/config';
+import { LOCAL_AUTH_PORT } from '../auth/config';
+import { LOCAL_CODEC_PORT } from '../codec-server/config';
 import { LOCAL_PG_PORT, parseEnv } from '../lib/config';
+import { DEV_CLIENTS, ensureClients } from '../lib/infra/clients';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
+import { ensureKeyringFile } from '../lib/infra/keyring-file';
 import { DATA_DIR } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type PoolCounts } from '../lib/infra/platform';
 import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer, waitForTemporal, type RunningTemporal } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
+import { freePort } from '../lib/net';
+import { temporalConnectionSettings } from '../lib/temporal/connection';
 
 /**
  * `npm start`: everything the platform needs, on this machine, with no set-up step. Servers
@@ -17,11 +23,15 @@ const count = z.coerce.number().int().min(0).max(32).default(1);
 const config = parseEnv(
   z.object({
     PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+    AUTH_PORT: z.coerce.number().int().min(1).max(65535).default(LOCAL_AUTH_PORT),
     TEMPORAL_ADDRESS: z.string().optional(),
     TEMPORAL_PORT: z.coerce.number().int().default(7233),
-    TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+    // The Web UI, served by the codec server to signed-in operators (the dev server's own UI listens on a loopback port behind it).
+    TEMPORAL_UI_PORT: z.coerce.number().int().default(LOCAL_CODEC_PORT),
     PG_PORT: z.coerce.number().int().default(LOCAL_PG_PORT),
     METRICS_BASE_PORT: z.coerce.number().int().default(LOCAL_WORKER_BASE_PORT),
+    PAYLOAD_KEYRING: z.string().optional(),
+    PAYLOAD_KEYRING_FILE: z.string().optional(),
     ORDERS_WORKERS: count,
     INVENTORY_WORKERS: count,
     PAYMENTS_WORKERS: count,
@@ -30,6 +40,7 @@ const config = parseEnv(
 );
 
 const say = (msg: string) => console.log(`[start] ${msg}`);
+const SECRETS_DIR = join(DATA_DIR, 'secrets');
 
 /** Which ports each pool's processes serve on, as launchPlatform assigns them (METRICS_BASE_PORT + n, in pool order). */
 function workerPorts(counts: PoolCounts): string {
@@ -72,6 +83,14 @@ async function main() {
   try {
     const tools = await ensureTemporalTools(say);
 
+    // Payload keys: yours (PAYLOAD_KEYRING or PAYLOAD_KEYRING_FILE), or a development keyring made once under .data/.
+    let keyringEnv: NodeJS.ProcessEnv = {};
+    if (!config.PAYLOAD_KEYRING && !config.PAYLOAD_KEYRING_FILE) {
+      const keyring = await ensureKeyringFile(join(SECRETS_DIR, 'payload-keyring.json'));
+      if (keyring.created) say(`made a development payload keyring: ${keyring.path}`);
+      keyringEnv = { PAYLOAD_KEYRING_FILE: keyring.path };
+    }
+
     const given = Object.fromEntries(DATABASES.map((db) => [db, process.env[databaseUrlVar(db)]])) as Record<DatabaseName, string | undefined>;
     const missing = DATABASES.filter((db) => !given[db]);
     if (missing.length > 0) {
@@ -81,19 +100,26 @@ async function main() {
     const urls = Object.fromEntries(DATABASES.map((db) => [db, given[db] ?? postgresUrl(config.PG_PORT, db)])) as Record<DatabaseName, string>;
     await prepareDatabases(urls, postgres ? { adminUrl: postgres.url('postgres') } : undefined);
     say('databases migrated and seeded');
+    const clients = await ensureClients(urls.auth, DEV_CLIENTS, { rememberIn: join(SECRETS_DIR, 'dev-clients.json') });
 
+    const codecUrl = `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`;
     let temporalAddress = config.TEMPORAL_ADDRESS;
+    let uiUpstream: string | undefined;
     if (temporalAddress) {
-      await waitForTemporal(temporalAddress);
+      await waitForTemporal(temporalConnectionSettings().connection);
     } else {
+      const devUiPort = await freePort();
       temporal = await startTemporalDevServer({
         cli: tools.cli,
         port: config.TEMPORAL_PORT,
-        uiPort: config.TEMPORAL_UI_PORT,
+        uiPort: devUiPort,
+        // The UI decodes on its own origin: the codec server serves both.
+        uiCodecEndpoint: codecUrl,
         dbFile: join(DATA_DIR, 'temporal', 'dev.db'),
         log: say,
       });
       temporalAddress = temporal.address;
+      uiUpstream = temporal.uiUrl;
     }
 
     const bundle = await buildWorkflowBundle();
@@ -101,6 +127,7 @@ async function main() {
     platform = await launchPlatform({
       env: {
         ...process.env,
+        ...keyringEnv,
         TEMPORAL_ADDRESS: temporalAddress,
         WORKFLOW_BUNDLE_PATH: bundle,
         // The processes share this terminal: readable lines for a person, JSON lines anywhere else (CI, a file, a pipe).
@@ -109,24 +136,41 @@ async function main() {
       },
       counts,
       apiPort: config.PORT,
+      authPort: config.AUTH_PORT,
+      codecPort: config.TEMPORAL_UI_PORT,
+      ...(uiUpstream ? { uiUpstream } : {}),
       restart: true,
       metricsBasePort: config.METRICS_BASE_PORT,
       log: say,
     });
     await waitForHttp(`${platform.apiUrl}/healthz`);
+    await waitForHttp(`${platform.authUrl}/healthz`);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(`ready in ${seconds}s`);
+    const { storefront, reviewer, operator } = clients;
     console.log(
       [
         '',
         `  API          ${platform.apiUrl}   (try: curl ${platform.apiUrl}/products)`,
         `  API docs     ${platform.apiUrl}/docs   (OpenAPI: ${platform.apiUrl}/openapi.json)`,
+        `  Auth         ${platform.authUrl}   (token endpoint /oauth/token, keys /.well-known/jwks.json)`,
         `  Health       ${platform.apiUrl}/healthz`,
-        `  Temporal UI  ${temporal?.uiUrl ?? '(your Temporal server)'}`,
+        temporal
+          ? `  Temporal UI  ${codecUrl}   (sign in as ${operator.id}: payloads are encrypted, operators see them decrypted)`
+          : `  Codec server ${codecUrl}/decode   (point your Web UI's codec endpoint here)`,
         `  Temporal     ${temporalAddress}`,
         `  Pools        ${POOLS.map((p) => `${p}×${counts[p]}`).join('  ')}`,
         `  Workers      ${workerPorts(counts)}   (/metrics, /healthz, /livez; inventory also /products)`,
-        `  Metrics      ${platform.apiUrl}/metrics and each worker's /metrics`,
+        `  Metrics      ${platform.apiUrl}/metrics (needs metrics:read) and each worker's /metrics`,
+        '',
+        '  Development clients (their secrets are kept in .data/secrets/dev-clients.json):',
+        `    ${storefront.id.padEnd(15)} ${storefront.secret}   ${storefront.scopes.join(' ')}`,
+        `    ${reviewer.id.padEnd(15)} ${reviewer.secret}   ${reviewer.scopes.join(' ')}`,
+        `    ${operator.id.padEnd(15)} ${operator.secret}   ${operator.scopes.join(' ')}`,
+        '',
+        '  Get a token, then call the API with it:',
+        `    TOKEN=$(curl -s -u ${storefront.id}:${storefront.secret} -d grant_type=client_credentials ${platform.authUrl}/oauth/token | jq -r .access_token)`,
+        `    curl -s -H "Authorization: Bearer $TOKEN" ${platform.apiUrl}/orders/<orderId>`,
         '',
         '  Ctrl-C stops everything.',
         '',

@@ -21,6 +21,12 @@ export interface PlatformOptions {
   env: NodeJS.ProcessEnv;
   counts: PoolCounts;
   apiPort: number;
+  /** the auth service's port; its URL is the issuer of the platform's tokens */
+  authPort: number;
+  /** the codec server's port (the Web UI decodes payloads there); none runs no codec server */
+  codecPort?: number;
+  /** a Web UI without sign-in of its own, served through the codec server to signed-in operators */
+  uiUpstream?: string;
   /** write each process's output to <logDir>/<name>.log instead of this terminal */
   logDir?: string;
   /** start a crashed process again (npm start); tests leave crashes visible */
@@ -32,6 +38,9 @@ export interface PlatformOptions {
 
 export interface RunningPlatform {
   apiUrl: string;
+  /** the auth service: the issuer of access tokens, with /oauth/token */
+  authUrl: string;
+  codecUrl?: string;
   processes: () => ManagedProcess[];
   stop: () => Promise<void>;
 }
@@ -62,6 +71,9 @@ export async function launchPlatform({
   env,
   counts,
   apiPort,
+  authPort,
+  codecPort,
+  uiUpstream,
   logDir,
   restart = false,
   metricsBasePort,
@@ -102,15 +114,28 @@ export async function launchPlatform({
       start(`${pool}-worker-${i}`, `workers/${pool}.ts`, { METRICS_PORT: String(port) }, `${url}/metrics`);
     }
   }
+  const authUrl = `http://127.0.0.1:${authPort}`;
+  start('auth', 'auth/main.ts', { PORT: String(authPort), AUTH_ISSUER: authUrl });
   start(
     'api',
     'api/main.ts',
-    { PORT: String(apiPort), ...Object.fromEntries(POOLS.map((p) => [workerUrlsVar(p), workerUrls[p].join(',')])) },
+    { PORT: String(apiPort), AUTH_ISSUER: authUrl, ...Object.fromEntries(POOLS.map((p) => [workerUrlsVar(p), workerUrls[p].join(',')])) },
     `http://127.0.0.1:${apiPort}/metrics`,
   );
+  const codecUrl = codecPort ? `http://127.0.0.1:${codecPort}` : undefined;
+  if (codecPort) {
+    start('codec-server', 'codec-server/main.ts', {
+      PORT: String(codecPort),
+      AUTH_ISSUER: authUrl,
+      CODEC_CORS_ORIGINS: codecUrl,
+      ...(uiUpstream ? { UI_UPSTREAM: uiUpstream } : {}),
+    });
+  }
 
   return {
     apiUrl: `http://127.0.0.1:${apiPort}`,
+    authUrl,
+    ...(codecUrl ? { codecUrl } : {}),
     processes: () => [...running.values()],
     stop: async () => {
       stopping = true;

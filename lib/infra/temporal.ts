@@ -18,6 +18,8 @@ export interface DevServerOptions {
   port: number;
   /** the Web UI's port; none runs the server headless */
   uiPort?: number;
+  /** where the Web UI's browser decodes payloads (the codec server) */
+  uiCodecEndpoint?: string;
   /** a SQLite file keeps workflows across restarts; none keeps them in memory */
   dbFile?: string;
   namespaces?: string[];
@@ -61,6 +63,7 @@ export async function startTemporalDevServer({
   cli,
   port,
   uiPort,
+  uiCodecEndpoint,
   dbFile,
   namespaces = ['default'],
   searchAttributes = ORDER_SEARCH_ATTRIBUTES,
@@ -69,7 +72,7 @@ export async function startTemporalDevServer({
   log = () => undefined,
 }: DevServerOptions): Promise<RunningTemporal> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
-  if (uiPort) args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
+  if (uiPort) args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch', ...(uiCodecEndpoint ? ['--ui-codec-endpoint', uiCodecEndpoint] : []));
   else args.push('--headless');
   if (metricsPort) args.push('--metrics-port', String(metricsPort));
   if (dbFile) {

@@ -9,6 +9,7 @@ import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPl
 import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../../lib/infra/postgres';
 import { startTemporalDevServer, type RunningTemporal } from '../../lib/infra/temporal';
 import { validOrder } from '../support/http';
+import { launchedClients } from '../support/launched';
 import { queryDatabase } from '../support/databases';
 import { freePort } from '../../lib/net';
 
@@ -50,6 +51,7 @@ let postgres: RunningPostgres | undefined;
 let temporal: RunningTemporal | undefined;
 let platform: RunningPlatform | undefined;
 let urls: Record<DatabaseName, string>;
+let clients: Awaited<ReturnType<typeof launchedClients>>;
 let passed = false;
 const exits: string[] = [];
 
@@ -104,11 +106,14 @@ beforeAll(async () => {
     },
     counts: { orders: 2, inventory: 2, payments: 2, shipping: 2 },
     apiPort: await freePort(),
+    authPort: await freePort(),
     logDir,
     restart: true,
     log: (msg) => exits.push(`${new Date().toISOString()} ${msg}`),
   });
   await waitForHttp(`${platform.apiUrl}/healthz`, 180_000);
+  await waitForHttp(`${platform.authUrl}/healthz`, 60_000);
+  clients = await launchedClients(platform.authUrl, urls.auth);
 }, 300_000);
 
 afterAll(async () => {
@@ -134,7 +139,7 @@ interface Answer {
 async function http(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
   const res = await fetch(`${platform!.apiUrl}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...(await clients.headers()), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   });
@@ -274,7 +279,7 @@ function runChaos(
       }
       if (stats.kills.length >= MAX_KILLS) continue;
 
-      const alive = platform!.processes().filter((p) => p.name !== 'api' && p.child.exitCode === null && p.child.signalCode === null);
+      const alive = platform!.processes().filter((p) => p.child.exitCode === null && p.child.signalCode === null);
       const pool = rand.pick(POOLS);
       const candidates = alive.filter((p) => p.name.startsWith(`${pool}-worker-`));
       // The chosen pool may have no live process right now (both are restarting): skip this tick.

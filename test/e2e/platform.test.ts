@@ -7,7 +7,8 @@ import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/da
 import { DATA_DIR } from '../../lib/infra/paths';
 import { buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
 import { createTestDatabases, queryDatabase } from '../support/databases';
-import { eventually, request, validOrder } from '../support/http';
+import { eventually, request as send, validOrder } from '../support/http';
+import { launchedClients } from '../support/launched';
 import { freePort } from '../../lib/net';
 import { parsePrometheus, sumOf } from '../support/prometheus';
 
@@ -17,6 +18,11 @@ import { parsePrometheus, sumOf } from '../support/prometheus';
  */
 let platform: RunningPlatform;
 let urls: Record<DatabaseName, string>;
+let clients: Awaited<ReturnType<typeof launchedClients>>;
+
+/** A request as the test storefront, with its token. */
+const request: typeof send = async (base, method, path, options = {}) =>
+  send(base, method, path, { ...options, headers: { ...(await clients.headers()), ...options.headers } });
 
 beforeAll(async () => {
   urls = await createTestDatabases('e2e');
@@ -34,10 +40,13 @@ beforeAll(async () => {
     },
     counts: { orders: 1, inventory: 1, payments: 2, shipping: 1 },
     apiPort: await freePort(),
+    authPort: await freePort(),
     metricsBasePort: await freePort(),
     logDir: join(DATA_DIR, 'test', `e2e-logs-${process.pid}`),
   });
   await waitForHttp(`${platform.apiUrl}/healthz`, 120_000);
+  await waitForHttp(`${platform.authUrl}/healthz`, 60_000);
+  clients = await launchedClients(platform.authUrl, urls.auth);
 }, 180_000);
 
 afterAll(async () => {
@@ -199,9 +208,17 @@ describe('the platform end to end', () => {
   }, 240_000);
 
   it('exposes business and technical metrics from the API and every worker process', async () => {
-    const processes = platform.processes();
-    expect(processes.every((p) => p.metricsUrl)).toBe(true);
-    const scraped = await Promise.all(processes.map(async (p) => ({ name: p.name, samples: parsePrometheus(await (await fetch(p.metricsUrl!)).text()) })));
+    const processes = platform.processes().filter((p) => p.metricsUrl);
+    expect(processes.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['api', 'orders-worker-1', 'inventory-worker-1', 'payments-worker-1', 'shipping-worker-1']),
+    );
+    const operator = await clients.headers('operator');
+    const scraped = await Promise.all(
+      processes.map(async (p) => ({
+        name: p.name,
+        samples: parsePrometheus(await (await fetch(p.metricsUrl!, { headers: p.name === 'api' ? operator : {} })).text()),
+      })),
+    );
     const all = scraped.flatMap((s) => s.samples);
     const api = scraped.find((s) => s.name === 'api')!.samples;
 
