@@ -24,7 +24,10 @@ export const ErrorType = {
   IdentityRequired: 'IdentityRequired',
   /** A forward step found its compensation had already run (a zombie retry after a timeout). */
   AlreadyCompensated: 'AlreadyCompensated',
+  /** A database refused the data itself (SQLSTATE class 22 or 23): retrying cannot help. */
+  InvalidData: 'InvalidData',
   /** A service did not answer within a forward step's deadline (its retries ran out). */
+  OrdersUnavailable: 'OrdersUnavailable',
   InventoryUnavailable: 'InventoryUnavailable',
   PaymentsUnavailable: 'PaymentsUnavailable',
   ShippingServiceUnavailable: 'ShippingServiceUnavailable',
@@ -39,6 +42,8 @@ export const FailureReason = {
   SHIPPING_UNAVAILABLE: 'SHIPPING_UNAVAILABLE',
   SHIPPING_TIMEOUT: 'SHIPPING_TIMEOUT',
   REVIEW_REJECTED: 'REVIEW_REJECTED',
+  INVALID_DATA: 'INVALID_DATA',
+  ORDERS_UNAVAILABLE: 'ORDERS_UNAVAILABLE',
   INVENTORY_UNAVAILABLE: 'INVENTORY_UNAVAILABLE',
   PAYMENTS_UNAVAILABLE: 'PAYMENTS_UNAVAILABLE',
   SHIPPING_SERVICE_UNAVAILABLE: 'SHIPPING_SERVICE_UNAVAILABLE',
@@ -55,6 +60,8 @@ export const failureReasonByErrorType: Partial<Record<string, FailureReason>> = 
   [ErrorType.ShippingUnavailable]: FailureReason.SHIPPING_UNAVAILABLE,
   [ErrorType.PickupTimeout]: FailureReason.SHIPPING_TIMEOUT,
   [ErrorType.ReviewRejected]: FailureReason.REVIEW_REJECTED,
+  [ErrorType.InvalidData]: FailureReason.INVALID_DATA,
+  [ErrorType.OrdersUnavailable]: FailureReason.ORDERS_UNAVAILABLE,
   [ErrorType.InventoryUnavailable]: FailureReason.INVENTORY_UNAVAILABLE,
   [ErrorType.PaymentsUnavailable]: FailureReason.PAYMENTS_UNAVAILABLE,
   [ErrorType.ShippingServiceUnavailable]: FailureReason.SHIPPING_SERVICE_UNAVAILABLE,

@@ -9,7 +9,9 @@ import { ensureSearchAttributes } from '../lib/temporal/search-attributes';
 import { ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
 import { sagaHarness } from '../test/support/saga';
 import { SCENARIOS, runScenario } from '../test/support/scenarios';
-import { bundleWorkflows, quietRuntime } from '../test/support/temporal';
+import { bundleWorkflows, quietRuntime } from '../test/support/workers';
+import { REPLAY_KEYRING } from '../test/replay/keyring';
+import { platformDataConverter } from '../lib/temporal/connection';
 
 /**
  * Records the event history of every saga scenario with the workflow code as it is now, into
@@ -28,12 +30,18 @@ if (!label || !/^[a-z0-9-]+$/.test(label)) {
 
 quietRuntime();
 const tools = await ensureTemporalTools(console.log);
-const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: tools.testServer } } });
+// Recorded encrypted, as every platform process writes them, with the fixture keyring the replay test decodes with.
+const dataConverter = platformDataConverter(REPLAY_KEYRING);
+const env = await TestWorkflowEnvironment.createTimeSkipping({
+  server: { executable: { type: 'existing-path', path: tools.testServer } },
+  client: { dataConverter },
+});
 await ensureSearchAttributes(env.connection, 'default', ORDER_SEARCH_ATTRIBUTES);
 const bundle: WorkflowBundle = await bundleWorkflows();
 const harness = sagaHarness(
   () => env,
   () => bundle,
+  dataConverter,
 );
 const dir = join(PROJECT_ROOT, 'test', 'replay', 'histories', label);
 await mkdir(dir, { recursive: true });

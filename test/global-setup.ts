@@ -9,7 +9,19 @@ import { freePort } from '../lib/net';
 import { keyringJson, withNewKey } from '../lib/temporal/codec';
 
 /** Namespaces of the shared dev server: a file that runs workers gets one to itself, so pools never cross. */
-export const TEST_NAMESPACES = ['default', 'api-test', 'api-conformance', 'e2e', 'reconciliation', 'tracing'] as const;
+export const TEST_NAMESPACES = [
+  'default',
+  'api-test',
+  'api-conformance',
+  'api-auth-matrix',
+  'api-hardening',
+  'api-fuzz',
+  'e2e',
+  'reconciliation',
+  'tracing',
+  'race',
+  'data-errors',
+] as const;
 
 declare module 'vitest' {
   export interface ProvidedContext {

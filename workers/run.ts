@@ -14,6 +14,7 @@ import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing, type Tracing } from '../lib/tracing';
 import { connectWorker, temporalSettings, type TemporalSettings } from '../lib/temporal/connection';
 import { bundleOrderWorkflows } from '../lib/workflow-bundle';
+import { classifyDatabaseErrors } from '../activities/database-errors';
 import { freePort } from '../lib/net';
 
 export const workerEnv = z.object({
@@ -151,7 +152,8 @@ export async function startPool<E extends WorkerEnv>(
       namespace: temporal.namespace,
       dataConverter: temporal.dataConverter,
       taskQueue: spec.taskQueue,
-      activities: resources.activities,
+      // Every activity of every pool: a row the database refuses fails at once, with a reason, instead of retrying forever.
+      activities: resources.activities && classifyDatabaseErrors(resources.activities),
       maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
       interceptors: { activity: [...tracing.activityInterceptors, (ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
       sinks: tracing.sinks,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { createShippingActivities } from '../activities/shipping';
 import { createShippingDb } from '../activities/shipping/db';
 import { createPickupRelay } from '../activities/shipping/pickups';
+import { createShippingReconciliationActivities } from '../activities/shipping/reconciliation';
 import { createSimulatedCarrier } from '../activities/shipping/simulated-carrier';
 import { confirmPickupSignal, orderWorkflowId } from '../contracts/orders';
 import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
@@ -45,7 +46,8 @@ export const shippingPool = definePool({
       },
     });
     return {
-      activities: createShippingActivities({ db, carrier }),
+      // the saga's activities, and the reconciliation sweep's on the same task queue
+      activities: { ...createShippingActivities({ db, carrier }), ...createShippingReconciliationActivities({ db, carrier }) },
       health: { database: databaseCheck(pool), sandbox: databaseCheck(sandbox) },
       background: (signal) => relay.run(signal, config.PICKUP_POLL_INTERVAL_MS),
       close: async () => {

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { ORDERS_TASK_QUEUE, confirmPickupSignal, getOrderStateQuery, orderWorkflowId, type OrderStatus, type PlaceOrderInput } from '../../contracts/orders';
 import type { orderWorkflow } from '../../workflows/orders';
 import type { Identity } from '../../contracts/auth';
 import type { FakeOptions, FakeServices } from './fake-services';
-import { withPlatformWorkers } from './temporal';
+import { withPlatformWorkers } from './workers';
 
 /** The client that places the test orders, a customer of it, a reviewer and an operator: identities as the API passes them. */
 export const STOREFRONT: Identity = { issuer: 'https://auth.test', subject: 'storefront-1' };
@@ -49,7 +50,7 @@ export function gate(activity: string): { onCall: FakeOptions['onCall']; entered
 }
 
 /** Drives orders on a test environment, with the four task queues served by fakes. */
-export function sagaHarness(getEnv: () => TestWorkflowEnvironment, getBundle: () => WorkflowBundle) {
+export function sagaHarness(getEnv: () => TestWorkflowEnvironment, getBundle: () => WorkflowBundle, dataConverter?: DataConverter) {
   const startOrder = (input: PlaceOrderInput) =>
     getEnv().client.workflow.start<typeof orderWorkflow>('orderWorkflow', {
       taskQueue: ORDERS_TASK_QUEUE,
@@ -75,7 +76,7 @@ export function sagaHarness(getEnv: () => TestWorkflowEnvironment, getBundle: ()
 
   /** Runs `drive` with workers whose activities are `fakes`. */
   const run = <T>(fakes: FakeServices, drive: () => Promise<T>): Promise<T> =>
-    withPlatformWorkers(getEnv().nativeConnection, 'default', getBundle(), fakes, drive);
+    withPlatformWorkers(getEnv().nativeConnection, 'default', getBundle(), fakes, drive, dataConverter);
 
   /** Skips workflow time forward (the time-skipping server moves its clock, not the wall clock). */
   const sleep = (duration: string) => getEnv().sleep(duration as Parameters<TestWorkflowEnvironment['sleep']>[0]);

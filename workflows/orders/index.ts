@@ -6,7 +6,7 @@ import type { OrderResult, PickupConfirmation, PlaceOrderInput } from '../../con
 import { Compensations } from './compensations';
 import { Holds } from './holds';
 import { Order } from './order';
-import { inventory, orderRecords, payments, shipping, undoInventory, undoPayments, undoShipping } from './services';
+import { firstRecord, inventory, payments, shipping, undoInventory, undoPayments, undoShipping } from './services';
 
 /**
  * The order saga, as the README lists it: record → reserve stock → (review) → authorise payment
@@ -42,7 +42,7 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
 /** 1. The order and its first event, in the orders database, in the first workflow task. */
 async function recordOrder(order: Order): Promise<void> {
   const { orderId, placedBy, customerId, requestHash, items, shippingAddress } = order.input;
-  await orderRecords.recordOrderPlaced({
+  await firstRecord.recordOrderPlaced({
     orderId,
     placedBy: identityKey(placedBy),
     customerId,
@@ -51,6 +51,7 @@ async function recordOrder(order: Order): Promise<void> {
     shippingAddress,
     idempotencyKey: order.key('OrderPlaced'),
   });
+  order.recorded = true;
   order.stepDone('OrderPlaced', { data: { items }, written: true });
 }
 

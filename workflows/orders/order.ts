@@ -63,6 +63,8 @@ export class Order {
   pickup?: PickupConfirmation;
   review?: NonNullable<OrderState['review']>;
   operatorDecision?: OperatorDecision;
+  /** the orders database has the order's row: its log can be written there */
+  recorded = false;
   /** log entries the orders database does not have yet */
   private unwritten: RecordOrderEventInput[] = [];
   private searchedStatus: OrderStatus = 'PENDING';
@@ -153,6 +155,12 @@ export class Order {
    */
   async writeLog(): Promise<void> {
     if (this.unwritten.length === 0) return;
+    if (!this.recorded) {
+      // The database never took the order (it refused its data, or stayed away past the first
+      // step's deadline): there is no row to hang the log on. The workflow keeps it, and says so.
+      log.error('order log not written: the orders database has no record of this order', { orderId: this.orderId, entries: this.unwritten.length });
+      return;
+    }
     await orderRecords.recordOrderEvents({ events: this.unwritten });
     this.unwritten = [];
   }

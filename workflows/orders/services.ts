@@ -81,8 +81,16 @@ export const undoShipping = service<ShippingActivities>(SHIPPING_TASK_QUEUE, Err
  * need no task-queue round trip, and all those of one workflow task cost one billable action.
  * The audit trail never drops an event, so they retry without a deadline.
  */
-export const orderRecords = proxyLocalActivities<OrderActivities>({
+const ordersDatabase = {
   startToCloseTimeout: '10s',
   localRetryThreshold: '10s', // longer backoffs become a timer, so a long outage does not pin the workflow task
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s' },
-});
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: BUSINESS_FAILURES },
+} satisfies Parameters<typeof proxyLocalActivities>[0];
+export const orderRecords = proxyLocalActivities<OrderActivities>(ordersDatabase);
+
+/**
+ * The order's first record, the saga's first step: like any forward step it gives up after five
+ * minutes (ORDERS_UNAVAILABLE) rather than leave an order PENDING for as long as the database is
+ * away, and a row the database refuses fails at once (INVALID_DATA).
+ */
+export const firstRecord = failingAs(proxyLocalActivities<OrderActivities>({ ...ordersDatabase, scheduleToCloseTimeout: '5m' }), ErrorType.OrdersUnavailable);
