@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, type TLSConfig, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DATA_DIR } from '../../lib/infra/paths';
 import { postgresUrl } from '../../lib/infra/postgres';
 import { describeCluster, describeHistoryHost, startTemporalCluster, startTemporalUi } from '../../lib/infra/temporal-cluster';
 import { ensureClusterCertificates } from '../../lib/infra/temporal-cluster/certificates';
+import { connectClient, connectWorker, temporalConnectionSettings } from '../../lib/temporal/connection';
 import { eventually } from '../support/http';
-import { quietRuntime } from '../support/temporal';
 import { clusterControl, type ClusterControl } from './control';
 import type { ClusterProbeActivities } from './workflows';
 import type * as workflows from './workflows';
@@ -54,7 +54,8 @@ describe.skipIf(!env)('Temporal cluster', () => {
   };
 
   beforeAll(async () => {
-    quietRuntime();
+    // Errors only, from the SDK core too: calls cut by a node's death are expected here, and retried.
+    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
     const vars = env!;
     address = vars.TEMPORAL_ADDRESS!;
     ca = await readFile(vars.TEMPORAL_TLS_SERVER_CA_CERT_PATH!);
@@ -150,6 +151,20 @@ describe.skipIf(!env)('Temporal cluster', () => {
     await expect(callWith({ ...withoutCert, clientCertPair: strangerPair })).rejects.toThrow(refused);
     await expect(callWith(false)).rejects.toThrow(refused);
     await expect(callWith(tls)).resolves.toBe(NAMESPACE);
+  });
+
+  it('is reached by the platform’s own connection factory from the provided clusterEnv alone', async () => {
+    const settings = temporalConnectionSettings({ ...env, TEMPORAL_NAMESPACE: NAMESPACE });
+    expect(settings.summary).toBe(`${address}, namespace ${NAMESPACE}, TLS on, authentication mTLS`);
+    const { connection: platformConnection } = await connectClient(settings);
+    try {
+      const { namespaceInfo } = await platformConnection.workflowService.describeNamespace({ namespace: NAMESPACE });
+      expect(namespaceInfo?.name).toBe(NAMESPACE);
+    } finally {
+      await platformConnection.close();
+    }
+    const workerConnection = await connectWorker(settings);
+    await workerConnection.close();
   });
 
   it('has every service as its own process, two history hosts in membership and 16 shards between them', async () => {
