@@ -1,9 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { freePort } from '../../net';
+import { DATA_DIR } from '../paths';
 import { ensureGoTool } from '../tools';
 import type { ClusterClientTls } from './bootstrap';
-import { nodeProcess, tailLog } from './processes';
+import { endLeftoverNodes, nodeProcess, tailLog } from './processes';
 import { TEMPORAL_SERVER_TOOLCHAIN } from './tools';
 
 /**
@@ -33,7 +34,7 @@ export interface TemporalUiOptions {
   /** the browser passes the user's access token to the codec server */
   codecPassAccessToken?: boolean;
   defaultNamespace?: string;
-  /** config, log and pid file; default .data/temporal-ui-<port> under the working directory */
+  /** config, log and pid file; default .data/temporal-ui-<port> */
   dataDir?: string;
   log?: (msg: string) => void;
 }
@@ -53,9 +54,10 @@ export async function startTemporalUi(options: TemporalUiOptions): Promise<Runni
   const { address, tls, codecEndpoint, defaultNamespace = 'default', log = () => undefined } = options;
   const binary = await ensureTemporalUiServer(log);
   const port = options.port ?? (await freePort());
-  const dataDir = resolve(options.dataDir ?? join('.data', `temporal-ui-${port}`));
+  const dataDir = resolve(options.dataDir ?? join(DATA_DIR, `temporal-ui-${port}`));
   const configDir = join(dataDir, 'config');
   await mkdir(configDir, { recursive: true });
+  await endLeftoverNodes(dataDir, log);
   const config = {
     temporalGrpcAddress: address,
     host: '127.0.0.1',
