@@ -17,7 +17,7 @@ import { HttpError, errorHandler } from './errors';
 import { createHealthCheck, healthRouter, type WorkerUrls } from './health';
 import { clientRateLimit, deadline, publicRateLimit, type RateLimits } from './limits';
 import { metricsRouter } from './metrics';
-import { docsRouter } from './openapi';
+import { ROUTES, docsRouter } from './openapi';
 import { createOrderAccess } from './order-access';
 import { ordersRouter } from './orders';
 import { productsRouter } from './products';
@@ -70,6 +70,23 @@ function corsPolicy(origins: string[]): RequestHandler {
   };
 }
 
+/** A known path asked with a method it does not answer: 405 naming the methods it does (RFC 9110 §15.5.6). */
+function methodNotAllowed(): RequestHandler {
+  const paths = new Map<string, { pattern: RegExp; methods: Set<string> }>();
+  for (const route of ROUTES) {
+    const entry = paths.get(route.path) ?? { pattern: new RegExp(`^${route.path.replace(/\{\w+\}/g, '[^/]+')}$`), methods: new Set(['OPTIONS']) };
+    entry.methods.add(route.method.toUpperCase());
+    if (route.method === 'get') entry.methods.add('HEAD');
+    paths.set(route.path, entry);
+  }
+  return (req, _res, next) => {
+    const known = [...paths.values()].find((p) => p.pattern.test(req.path));
+    if (!known) return next();
+    const allow = [...known.methods].sort().join(', ');
+    throw new HttpError(405, 'method_not_allowed', `${req.method} is not answered here; use ${allow}`, undefined, { Allow: allow });
+  };
+}
+
 /** The storefront's REST API: middleware and one router per resource; the routes live in their modules. */
 export function createApp({
   client,
@@ -118,6 +135,7 @@ export function createApp({
   app.use(metricsRouter(guards));
   app.use(docsRouter(guards, { tokenUrl }));
 
+  app.use(methodNotAllowed());
   app.use(() => {
     throw new HttpError(404, 'not_found', 'no such route');
   });

@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { OpenApiGeneratorV31, OpenAPIRegistry, type RouteConfig } from '@asteasolutions/zod-to-openapi';
 import swaggerUi from 'swagger-ui-express';
 import { z } from 'zod';
@@ -126,7 +126,11 @@ export function docsRouter(guards: Guards, { tokenUrl }: { tokenUrl: string }): 
   mount(router, guards, openApiRoute, async function openApi() {
     return { status: 200, body: document as z.input<(typeof openApiRoute)['responses'][200]['body']> };
   });
-  router.get(docsRedirectRoute.path, ...guards.public, (req, res, next) => (req.path === docsRedirectRoute.path ? res.redirect(301, docsRoute.path) : next()));
-  router.use('/docs', ...guards.public, swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Order platform API' }));
+  // Express matches /docs/ here too: that request is the page's, and must meet the rate limit once, below.
+  const exactly: RequestHandler = (req, _res, next) => next(req.path === docsRedirectRoute.path ? undefined : 'route');
+  router.get(docsRedirectRoute.path, exactly, ...guards.public, (_req, res) => res.redirect(301, docsRoute.path));
+  // The page and its assets answer GET (and HEAD) only; any other method falls through to 405.
+  const readOnly: RequestHandler = (req, _res, next) => next(req.method === 'GET' || req.method === 'HEAD' ? undefined : 'router');
+  router.use('/docs', readOnly, ...guards.public, swaggerUi.serve, swaggerUi.setup(document, { customSiteTitle: 'Order platform API' }));
   return router;
 }

@@ -256,6 +256,21 @@ describe('cancelling orders', () => {
   });
 });
 
+describe('methods', () => {
+  it('answers 405 with Allow for a method a documented path does not answer, and 404 for an unknown path', async () => {
+    for (const [method, path, allow] of [
+      ['DELETE', `/orders/${randomUUID()}`, 'GET, HEAD, OPTIONS'],
+      ['PUT', '/orders', 'OPTIONS, POST'],
+      ['PATCH', '/docs/', 'GET, HEAD, OPTIONS'],
+      ['POST', '/products', 'GET, HEAD, OPTIONS'],
+    ] as const) {
+      const res = await fetch(`${baseUrl}${path}`, { method });
+      expect({ method, path, status: res.status, allow: res.headers.get('allow') }).toEqual({ method, path, status: 405, allow });
+    }
+    expect((await fetch(`${baseUrl}/no-such-thing`, { method: 'DELETE' })).status).toBe(404);
+  });
+});
+
 describe('catalogue and health', () => {
   it('lists the catalogue with prices and available stock', async () => {
     const res = await call('GET', '/products');

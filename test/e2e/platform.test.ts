@@ -9,6 +9,9 @@ import { buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform 
 import { createTestDatabases, queryDatabase } from '../support/databases';
 import { eventually, request as send, validOrder } from '../support/http';
 import { launchedClients } from '../support/launched';
+import { Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { orderWorkflowId } from '../../contracts/orders';
 import { freePort } from '../../lib/net';
 import { parsePrometheus, sumOf } from '../support/prometheus';
 
@@ -19,6 +22,7 @@ import { parsePrometheus, sumOf } from '../support/prometheus';
 let platform: RunningPlatform;
 let urls: Record<DatabaseName, string>;
 let clients: Awaited<ReturnType<typeof launchedClients>>;
+const placedOrderIds: string[] = [];
 
 /** A request as the test storefront, with its token. */
 const request: typeof send = async (base, method, path, options = {}) =>
@@ -205,7 +209,48 @@ describe('the platform end to end', () => {
     // One row per order in the orders service, each with its terminal status.
     const rows = await query<{ id: string; status: string }>('orders', 'SELECT id, status FROM orders');
     expect(rows).toHaveLength(placed.length);
+    placedOrderIds.push(...placed.map((p) => p.orderId));
   }, 240_000);
+
+  it('keeps the customers’ data out of Temporal: raw histories, read without the codec, show no name, address or payment token', async () => {
+    expect(placedOrderIds.length).toBeGreaterThan(0);
+    // A bare connection, as anyone with access to the Temporal server (or its Web UI's HTTP API) reads it: no payload codec.
+    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    const customer = validOrder();
+    const secrets = [
+      customer.shippingAddress.name,
+      customer.shippingAddress.line1,
+      customer.shippingAddress.city,
+      customer.shippingAddress.postalCode,
+      'tok_visa',
+      'tok_declined',
+    ];
+    const leaks: string[] = [];
+    let payloads = 0;
+    try {
+      for (const orderId of placedOrderIds) {
+        const { history } = await connection.workflowService.getWorkflowExecutionHistory({
+          namespace: 'e2e',
+          execution: { workflowId: orderWorkflowId(orderId) },
+        });
+        const described = await connection.workflowService.describeWorkflowExecution({ namespace: 'e2e', execution: { workflowId: orderWorkflowId(orderId) } });
+        for (const [what, message] of [
+          ['history', proto.temporal.api.history.v1.History.encode(history!).finish()],
+          ['description', proto.temporal.api.workflowservice.v1.DescribeWorkflowExecutionResponse.encode(described).finish()],
+        ] as const) {
+          const bytes = Buffer.from(message);
+          for (const secret of secrets) if (bytes.includes(secret)) leaks.push(`${orderId} ${what}: "${secret}"`);
+        }
+        payloads += history!.events!.filter((e) => e.workflowExecutionStartedEventAttributes?.input?.payloads?.length).length;
+        const input = history!.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+        expect(Buffer.from(input.metadata!.encoding!).toString()).toBe('binary/encrypted');
+      }
+    } finally {
+      await connection.close();
+    }
+    expect(payloads).toBe(placedOrderIds.length);
+    expect(leaks).toEqual([]);
+  });
 
   it('exposes business and technical metrics from the API and every worker process', async () => {
     const processes = platform.processes().filter((p) => p.metricsUrl);
