@@ -1,3 +1,4 @@
+import cors from 'cors';
 import express, { type ErrorRequestHandler, type Request, type Response } from 'express';
 import { rateLimit } from 'express-rate-limit';
 import helmet from 'helmet';
@@ -19,6 +20,8 @@ export interface AuthAppDeps {
   log: Logger;
   tokenTtlMs: number;
   tokenRateLimitPerMinute: number;
+  /** browser origins that may ask for tokens and read the keys (the API's Swagger UI) */
+  corsOrigins?: string[];
 }
 
 /** An OAuth2 error answer (RFC 6749 §5.2). */
@@ -57,7 +60,7 @@ const field = (body: Record<string, unknown>, name: string): string | undefined 
  * The auth service: the OAuth2 client-credentials token endpoint, the JWKS its signing keys are
  * published in, its metadata (RFC 8414), and health. Clients and keys live in its own database.
  */
-export function createAuthApp({ issuer, clients, keys, pool, log, tokenTtlMs, tokenRateLimitPerMinute }: AuthAppDeps) {
+export function createAuthApp({ issuer, clients, keys, pool, log, tokenTtlMs, tokenRateLimitPerMinute, corsOrigins = [] }: AuthAppDeps) {
   const issue = createTokenIssuer({ issuer, keys, ttlMs: tokenTtlMs });
   const app = express();
   app.disable('x-powered-by');
@@ -65,6 +68,10 @@ export function createAuthApp({ issuer, clients, keys, pool, log, tokenTtlMs, to
   app.set('trust proxy', 'loopback');
   app.use(requestLog(log));
   app.use(helmet());
+  const allowed = new Set(corsOrigins);
+  app.use(
+    cors({ origin: (origin, done) => done(null, origin !== undefined && allowed.has(origin)), allowedHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }),
+  );
 
   app.get('/.well-known/oauth-authorization-server', (_req, res) => {
     res.set('Cache-Control', 'public, max-age=300').json({

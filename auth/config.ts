@@ -25,6 +25,17 @@ export const authEnv = z.object({
   // At least the API's JWKS cache age (API_JWKS_CACHE_MS, 10 min): verifiers know a key before it signs.
   AUTH_KEY_PUBLISH_AHEAD: duration.default('15m'),
   AUTH_CLOCK_SKEW: duration.default('1m'),
+  // Browser origins that may ask for tokens (the API's Swagger UI at /docs), comma-separated; none by default.
+  AUTH_CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((list) =>
+      list
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url())),
   // Token requests per minute from one address: each costs a slow hash, so this bounds the CPU a caller can take.
   AUTH_TOKEN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
 });

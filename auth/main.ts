@@ -34,6 +34,7 @@ async function main() {
     log,
     tokenTtlMs: ms(config.AUTH_TOKEN_TTL),
     tokenRateLimitPerMinute: config.AUTH_TOKEN_RATE_LIMIT_PER_MINUTE,
+    corsOrigins: config.AUTH_CORS_ORIGINS,
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT, issuer: config.AUTH_ISSUER }, 'auth listening'));
 

@@ -68,11 +68,14 @@ if (command === 'start') {
   if (rest.length === 0 || !rest.every(named)) run(bin('vitest'), ['run', ...rest]);
   // then the crash test alone: it SIGKILLs workers and restarts Temporal and PostgreSQL under load
   if (rest.length === 0 || rest.some(named)) run(bin('vitest'), ['run', ...rest], { VITEST_CHAOS: '1' });
+} else if (command === 'auth') {
+  // the auth service's operator commands (clients, keys), against AUTH_DATABASE_URL
+  run(process.execPath, ['--import', 'tsx', join(root, 'auth', 'cli.ts'), ...rest]);
 } else if (command === 'bench') {
   run(process.execPath, ['--import', 'tsx', join(root, 'bench', 'run.ts'), ...rest]);
 } else if (command === 'setup' || command === 'generate') {
   // nothing more: installing and generating is all these mean
 } else {
-  console.error(`usage: node scripts/run.mjs start|test|bench|setup|generate`);
+  console.error(`usage: node scripts/run.mjs start|test|bench|auth|setup|generate`);
   process.exit(2);
 }

@@ -115,7 +115,8 @@ export async function launchPlatform({
     }
   }
   const authUrl = `http://127.0.0.1:${authPort}`;
-  start('auth', 'auth/main.ts', { PORT: String(authPort), AUTH_ISSUER: authUrl });
+  // The API's Swagger UI asks the auth service for tokens from the browser.
+  start('auth', 'auth/main.ts', { PORT: String(authPort), AUTH_ISSUER: authUrl, AUTH_CORS_ORIGINS: `http://127.0.0.1:${apiPort}` });
   start(
     'api',
     'api/main.ts',
