@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler } from 'express';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcDeadlineError } from '@temporalio/client';
 import { ZodError } from 'zod';
 import { fieldErrors, type FieldError } from './schemas';
 
@@ -19,6 +19,9 @@ export class HttpError extends Error {
 export const validationFailed = (fields: FieldError[]) => new HttpError(400, 'validation_failed', 'the request has fields at fault', fields);
 
 export const noOrder = (orderId: string) => new HttpError(404, 'not_found', `no order ${orderId}`);
+
+/** The request's deadline (api/limits.ts): its timer answers this, and so does a Temporal call that met the same deadline first. */
+const deadlineExceeded = () => new HttpError(503, 'timeout', 'no answer within the request deadline; retry the request', undefined, { 'Retry-After': '1' });
 
 /**
  * The answers to what body-parser refuses (it tags its errors with a `type`): what the API cannot
@@ -42,7 +45,8 @@ export function errorHandler(): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     if (res.headersSent) return;
     const answer = toHttpError(err);
-    if (answer.status >= 500) res.err = err instanceof Error ? err : new Error(String(err));
+    // A deadline is the caller's answer, not a fault of ours: logged as its 503, with no stack.
+    if (answer.status >= 500 && answer.code !== 'timeout') res.err = err instanceof Error ? err : new Error(String(err));
     res
       .status(answer.status)
       .set(answer.headers ?? {})
@@ -59,6 +63,8 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof ZodError) return validationFailed(fieldErrors(err));
   if (err instanceof WorkflowNotFoundError) return new HttpError(404, 'not_found', 'no such order');
   if (err instanceof WorkflowExecutionAlreadyStartedError) return new HttpError(409, 'conflict', 'the order already exists');
+  // The call carried the request's deadline (client.withDeadline) and its own timer fired before the request's: the same 503.
+  if (isGrpcDeadlineError(err)) return deadlineExceeded();
   const bodyError = err as { type?: string; status?: number; expose?: boolean; message: string };
   const known = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
   if (known) return known(bodyError);

@@ -1,17 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { SCOPES } from '../../contracts/auth';
 import { postgresUrl } from '../../lib/infra/postgres';
 import { createLogger } from '../../lib/logger';
+import type { TestClient } from '../support/auth';
 import { queryDatabase } from '../support/databases';
 import { eventually, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
+import { testTemporalSettings } from '../support/temporal';
 
 /**
  * The API against its own OpenAPI document: real requests for every documented answer of every
  * route, each body validated against the document's schema (JSON Schema 2020-12), and a check at
- * the end that nothing documented went unexercised and nothing undocumented was answered.
+ * the end that nothing documented went unexercised and nothing undocumented was answered. Every
+ * request to a route that needs a token carries the token of the client that route is for.
  */
 type Method = 'get' | 'post';
 interface Operation {
@@ -22,6 +27,7 @@ interface Document {
   paths: Record<string, Partial<Record<Method, Operation>>>;
 }
 
+const NAMESPACE = 'api-conformance';
 let platform: Awaited<ReturnType<typeof startInProcessApi>>;
 let client: Client;
 let doc: Document;
@@ -31,11 +37,12 @@ ajv.addFormat('date-time', (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+
 const validators = new WeakMap<object, ValidateFunction>();
 const exercised = new Set<string>();
 const placed: string[] = [];
+const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
   platform = await startInProcessApi({
     prefix: 'conformance',
-    namespace: 'api-conformance',
+    namespace: NAMESPACE,
     // A slow carrier keeps orders in flight long enough to cancel them.
     env: { CARRIER_PICKUP_DELAY_MS: '1500' },
     // Orders above 200.00 EUR wait for a reviewer; a short TTL lets the catalogue go stale within a test.
@@ -47,8 +54,18 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   await platform?.stop();
 });
+
+/** The client each route is called as unless a test says otherwise; public routes are called with no token. */
+const CALLER: Record<string, TestClient> = {
+  'POST /orders': 'storefront',
+  'GET /orders/{id}': 'storefront',
+  'POST /orders/{id}/cancel': 'storefront',
+  'POST /orders/{id}/review': 'reviewer',
+  'GET /metrics': 'prometheus',
+};
 
 /** The document's schema, its `#/components/…` references pointed at the document itself. */
 function validator(schema: object): ValidateFunction {
@@ -65,18 +82,31 @@ function validator(schema: object): ValidateFunction {
   return validate;
 }
 
+interface CallOptions {
+  params?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: unknown;
+  /** sent as is instead of `body` */
+  rawBody?: string | Buffer;
+  base?: string;
+  /** who calls: a test client, a raw token, or `null` for no token at all (default: the route's caller in CALLER) */
+  as?: TestClient | { token: string } | null;
+}
+
 /** Sends one request and checks the answer against the document: a documented status, its headers, its content type and schema. */
-async function call(
-  method: Method,
-  template: string,
-  options: { params?: Record<string, string>; headers?: Record<string, string>; body?: unknown; base?: string } = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+async function call(method: Method, template: string, options: CallOptions = {}): Promise<{ status: number; headers: Headers; body: any }> {
   const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(options.params?.[name] ?? ''));
+  const caller = options.as === undefined ? CALLER[`${method.toUpperCase()} ${template}`] : options.as;
+  const authorization =
+    caller === null || caller === undefined ? {} : typeof caller === 'object' ? { Authorization: `Bearer ${caller.token}` } : await platform.auth.as(caller);
   const res = await fetch(`${options.base ?? platform.baseUrl}${path}`, {
     method: method.toUpperCase(),
     redirect: 'manual',
-    headers: { 'content-type': 'application/json', ...options.headers },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    // Header names in one case, so that a test's Content-Type replaces the default instead of joining it.
+    headers: Object.fromEntries(
+      Object.entries({ 'content-type': 'application/json', ...authorization, ...options.headers }).map(([k, v]) => [k.toLowerCase(), v]),
+    ),
+    body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
   });
   const text = await res.text();
   const what = `${method.toUpperCase()} ${template} → ${res.status}`;
@@ -109,10 +139,37 @@ const waitForTerminal = (orderId: string) =>
     return ['COMPLETED', 'FAILED', 'CANCELLED'].includes(status) ? status : undefined;
   }, `order ${orderId} to end`);
 const tooLarge = { note: 'x'.repeat(70_000) };
-const reviewer = { 'X-Role': 'reviewer', 'X-User': 'risk@example.com' };
 
 /** Workflows in the namespace that a request could have started (not the reconciliation schedule's runs). */
 const countWorkflows = async () => (await client.workflow.count('TemporalScheduledById IS NULL')).count;
+
+/** A request to each route that needs a token, good in every way but the one a test changes. */
+const TOKEN_ROUTES: Array<{ method: Method; template: string; options: () => CallOptions }> = [
+  { method: 'post', template: '/orders', options: () => ({ body: validOrder(), headers: { 'Idempotency-Key': randomUUID() } }) },
+  { method: 'get', template: '/orders/{id}', options: () => ({ params: { id: randomUUID() } }) },
+  { method: 'post', template: '/orders/{id}/cancel', options: () => ({ params: { id: randomUUID() }, body: {} }) },
+  { method: 'post', template: '/orders/{id}/review', options: () => ({ params: { id: randomUUID() }, body: { decision: 'approve' } }) },
+  { method: 'get', template: '/metrics', options: () => ({}) },
+];
+
+/** A TCP server that accepts connections and never says a word: a Temporal frontend that has stalled. */
+async function silentServer(): Promise<{ address: string; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 describe('the API against its generated OpenAPI document', () => {
   it('serves the document, generated from the zod schemas, with every route in it', async () => {
@@ -133,6 +190,10 @@ describe('the API against its generated OpenAPI document', () => {
         '/docs/',
       ].sort(),
     );
+    // The token routes name the OAuth2 scheme and their scopes; the public ones need nothing.
+    expect(res.body.components.securitySchemes.oauth2.flows.clientCredentials.tokenUrl).toBe(`${platform.auth.issuer}/oauth/token`);
+    expect(res.body.paths['/orders/{id}/review'].post.security).toEqual([{ oauth2: [SCOPES.review] }]);
+    expect(res.body.paths['/products'].get.security).toEqual([]);
   });
 
   it('serves interactive docs at /docs with their assets from the API itself', async () => {
@@ -219,14 +280,106 @@ describe('the API against its generated OpenAPI document', () => {
 
   it('POST /orders/{id}/review: 200, 400, 403, 404, 409 and 413', async () => {
     const held = (await placeOrder(validOrder({ items: [{ sku: 'HOODIE-GRY-L', quantity: 5 }] }))).body.orderId as string;
-    const review = (id: string, headers: Record<string, string>, body: unknown) => call('post', '/orders/{id}/review', { params: { id }, headers, body });
+    const review = (id: string, body: unknown, as?: TestClient) => call('post', '/orders/{id}/review', { params: { id }, body, ...(as ? { as } : {}) });
     await eventually(async () => ((await orderStatus(held)) === 'AWAITING_REVIEW' ? true : undefined), 'the order to await review');
-    expect((await review(held, {}, { decision: 'approve' })).status).toBe(403);
-    expect((await review(held, { 'X-Role': 'reviewer' }, { decision: 'maybe' })).status).toBe(400);
-    expect((await review(held, reviewer, tooLarge)).status).toBe(413);
-    expect((await review(randomUUID(), reviewer, { decision: 'approve' })).status).toBe(404);
-    expect((await review(held, reviewer, { decision: 'approve' })).body).toEqual({ orderId: held, decision: 'approve' });
-    expect((await review(held, reviewer, { decision: 'reject' })).status).toBe(409);
+    // The storefront's token has no orders:review.
+    const refused = await review(held, { decision: 'approve' }, 'storefront');
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('www-authenticate')).toContain('insufficient_scope');
+    expect((await review(held, { decision: 'maybe' })).status).toBe(400);
+    expect((await review(held, tooLarge)).status).toBe(413);
+    expect((await review(randomUUID(), { decision: 'approve' })).status).toBe(404);
+    expect((await review(held, { decision: 'approve' })).body).toEqual({ orderId: held, decision: 'approve' });
+    expect((await review(held, { decision: 'reject' })).status).toBe(409);
+  });
+
+  it('every route that needs a token: 401 without one (with WWW-Authenticate), 403 with one that lacks its scope', async () => {
+    for (const route of TOKEN_ROUTES) {
+      const what = `${route.method.toUpperCase()} ${route.template}`;
+      const missing = await call(route.method, route.template, { ...route.options(), as: null });
+      expect(missing.status, what).toBe(401);
+      expect(missing.body.error, what).toBe('unauthorized');
+      expect(missing.headers.get('www-authenticate'), what).toMatch(/^Bearer realm="order-platform"/);
+      // Prometheus holds metrics:read only; the storefront holds no metrics scope.
+      const wrongScope = await call(route.method, route.template, { ...route.options(), as: route.template === '/metrics' ? 'storefront' : 'prometheus' });
+      expect(wrongScope.status, what).toBe(403);
+      expect(wrongScope.headers.get('www-authenticate'), what).toContain('error="insufficient_scope"');
+    }
+  });
+
+  it('every route with a body: 415 for another media type, another charset or an unknown Content-Encoding', async () => {
+    const id = randomUUID();
+    const asLatin1 = await call('post', '/orders', {
+      body: validOrder(),
+      headers: { 'Idempotency-Key': randomUUID(), 'Content-Type': 'application/json; charset=latin1' },
+    });
+    expect(asLatin1.status).toBe(415);
+    expect(asLatin1.body.message).toBe('unsupported charset "latin1": send UTF-8 JSON');
+    const asText = await call('post', '/orders/{id}/cancel', { params: { id }, rawBody: '{}', headers: { 'Content-Type': 'text/plain' } });
+    expect(asText.status).toBe(415);
+    const encoded = await call('post', '/orders/{id}/review', {
+      params: { id },
+      rawBody: '{"decision":"approve"}',
+      headers: { 'Content-Encoding': 'zstd-xyz' },
+    });
+    expect(encoded.status).toBe(415);
+    expect(encoded.body.message).toContain('zstd-xyz');
+  });
+
+  it('every route: 429 with Retry-After over the rate limit (per client on the token routes, per address on the public ones)', async () => {
+    // One request a minute: whatever the window's boundary, one of three requests in a row is over.
+    const overTheLimit = async (send: () => Promise<{ status: number; headers: Headers }>) => {
+      for (let i = 0; i < 3; i++) {
+        const res = await send();
+        if (res.status === 429) return res;
+      }
+      throw new Error('no 429 in three requests');
+    };
+    const limited = await platform.auth.register({
+      id: 'conformance-limited',
+      name: 'A client allowed one request a minute',
+      scopes: [SCOPES.write, SCOPES.read, SCOPES.review, SCOPES.metrics],
+      rateLimitPerMinute: 1,
+    });
+    const token = await platform.auth.tokenFor(limited.id, limited.secret);
+    for (const route of TOKEN_ROUTES) {
+      const res = await overTheLimit(() => call(route.method, route.template, { ...route.options(), as: { token } }));
+      expect(Number(res.headers.get('retry-after')), `${route.template}: Retry-After`).toBeGreaterThan(0);
+      expect(res.headers.get('ratelimit-policy')).toMatch(/q=1;\s*w=60/);
+    }
+
+    // A proxy in front says who calls (the API trusts one); a fresh address for each route.
+    const base = await platform.serve({ rateLimits: { windowMs: 60_000, perClientPerMinute: 600, publicPerMinute: 1 } });
+    const publicRoutes = ['/products', '/healthz', '/livez', '/openapi.json', '/docs', '/docs/'];
+    for (const [n, template] of publicRoutes.entries()) {
+      const headers = { 'X-Forwarded-For': `198.51.100.${n + 10}` };
+      const res = await overTheLimit(() => call('get', template, { base, headers }));
+      expect(Number(res.headers.get('retry-after')), `${template}: Retry-After`).toBeGreaterThan(0);
+    }
+  });
+
+  it('GET /orders/{id}, cancel and review: 503 with Retry-After when Temporal does not answer within the request deadline', async () => {
+    const silent = await silentServer();
+    const connection = Connection.lazy({ address: silent.address });
+    cleanups.push(async () => {
+      await connection.close();
+      await silent.close();
+    });
+    const stalled = new Client({ connection, namespace: NAMESPACE, dataConverter: testTemporalSettings(NAMESPACE).dataConverter });
+    const base = await platform.serve({ client: stalled, requestTimeoutMs: 1_000 });
+    const id = randomUUID();
+    for (const [method, template, body] of [
+      ['get', '/orders/{id}', undefined],
+      ['post', '/orders/{id}/cancel', {}],
+      ['post', '/orders/{id}/review', { decision: 'approve' }],
+    ] as const) {
+      const started = Date.now();
+      const res = await call(method, template, { base, params: { id }, body });
+      expect(res.status, template).toBe(503);
+      expect(res.body.error).toBe('timeout');
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
   });
 
   it('logs one line per request under its X-Request-Id, with no body and no payment token', async () => {
@@ -242,6 +395,8 @@ describe('the API against its generated OpenAPI document', () => {
     const written = lines.join('');
     expect(written).not.toContain('tok_visa');
     expect(written).not.toContain('shippingAddress');
+    // Nor the bearer token the request carried.
+    expect(written).not.toContain(await platform.auth.token('storefront'));
   });
 
   it('GET /healthz turns 503 naming the pool whose database fails, and 200 once it is back', async () => {
