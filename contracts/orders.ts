@@ -64,6 +64,25 @@ export type OrderEventType =
   | 'OrderFailed'
   | 'OrderCancelled';
 
+/**
+ * The order events subscribers hear (webhooks, customer emails, the live order page), named as the
+ * webhooks name them. The saga writes each to the orders database as it happens: that table is
+ * the outbox the notifications service reads.
+ */
+export const ORDER_EVENT_TOPICS = {
+  OrderPlaced: 'order.placed',
+  StockReserved: 'order.stock_reserved',
+  PaymentAuthorised: 'order.payment_authorised',
+  PickupConfirmed: 'order.shipped',
+  OrderCompleted: 'order.completed',
+  OrderFailed: 'order.failed',
+  OrderCancelled: 'order.cancelled',
+  NeedsAttention: 'order.needs_attention',
+} as const satisfies Partial<Record<OrderEventType, string>>;
+export type OrderEventTopic = (typeof ORDER_EVENT_TOPICS)[keyof typeof ORDER_EVENT_TOPICS];
+export const ORDER_TOPICS: readonly OrderEventTopic[] = Object.values(ORDER_EVENT_TOPICS);
+export const isPublished = (type: string): type is keyof typeof ORDER_EVENT_TOPICS => type in ORDER_EVENT_TOPICS;
+
 export interface PlaceOrderInput {
   orderId: string;
   /** the client that placed it (its token's issuer and subject): only it, and operators, may see or cancel the order */
@@ -257,6 +276,16 @@ export interface ReconciliationReport {
   reservationsReleased: string[];
   reservationsCommitted: string[];
   paymentsVoided: string[];
+  /** shipments not yet verified against the carrier and untouched for `olderThanMs` (live orders' included) */
+  shipmentsChecked: number;
+  /** shipments of ended orders found in agreement with the carrier, now marked verified */
+  shipmentsVerified: number;
+  /** bookings cancelled at the carrier: their order did not complete, or we had them CANCELLED while the carrier did not */
+  shipmentsCancelled: string[];
+  /** shipments of completed orders the carrier had picked up while we had not heard */
+  shipmentsMarkedPickedUp: string[];
+  /** shipments the carrier had cancelled (or never booked) while we had them live */
+  shipmentsMarkedCancelled: string[];
   /** left alone for a person to look at, with why */
   anomalies: Array<{ id: string; orderId: string; issue: string }>;
 }

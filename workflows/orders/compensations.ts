@@ -34,6 +34,8 @@ export class Compensations {
         if (await undo.run()) {
           order.record('CompensationRan', { suffix: undo.name, data: { compensation: undo.name } });
           order.state.compensations.push(undo.name);
+          // Live, like the forward steps: the order page shows each undo as it happens (failure paths only).
+          await order.writeLog();
         }
         pending.shift();
         continue;

@@ -69,6 +69,7 @@ async function reserveStock(order: Order, undo: Compensations): Promise<Reservat
   });
   Object.assign(order.state, { items: reservation.lines, total: reservation.total, currency: reservation.currency });
   order.stepDone('StockReserved', { data: { reservationId, total: reservation.total, currency: reservation.currency }, pricing: reservation });
+  await order.publish();
   return reservation;
 }
 
@@ -103,6 +104,7 @@ async function authorisePayment(order: Order, undo: Compensations, reservation: 
   const { total: amount, currency } = reservation;
   const authorisation = await payments.authorisePayment({ paymentId, orderId: order.orderId, amount, currency, token: order.input.payment.token });
   order.stepDone('PaymentAuthorised', { data: { authorisationId: authorisation.authorisationId, amount: authorisation.amount } });
+  await order.publish();
 }
 
 /** 4. Books the carrier. */
@@ -138,6 +140,7 @@ async function awaitPickup(order: Order, holds: Holds): Promise<PickupConfirmati
     });
   }
   order.stepDone('PickupConfirmed', { data: { ...order.pickup } });
+  await order.publish();
   return order.pickup;
 }
 

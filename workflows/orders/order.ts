@@ -10,6 +10,7 @@ import {
   cancelOrderUpdate,
   confirmPickupSignal,
   getOrderStateQuery,
+  isPublished,
   isTerminal,
   resolveCompensationUpdate,
   retryCompensationUpdate,
@@ -163,6 +164,15 @@ export class Order {
     }
     await orderRecords.recordOrderEvents({ events: this.unwritten });
     this.unwritten = [];
+  }
+
+  /**
+   * Writes the log now if it holds an event subscribers hear (ORDER_EVENT_TOPICS): the orders
+   * database is their outbox, so "stock reserved" reaches a webhook while the order is still
+   * running. One local activity in the step's own workflow task: one billable action.
+   */
+  async publish(): Promise<void> {
+    if (this.unwritten.some((e) => isPublished(e.type))) await this.writeLog();
   }
 
   /** Ends the order: the database has every entry and the terminal status before the state shows it. */
