@@ -286,6 +286,7 @@ describe.skipIf(!env)('Temporal cluster', () => {
 
   it('serves the Web UI for the cluster, reaching the frontend with the client certificate', { timeout: 600_000 }, async () => {
     const vars = env!;
+    const uiDir = join(DATA_DIR, 'test', `cluster-ui-${process.pid}`);
     const ui = await startTemporalUi({
       address,
       tls: {
@@ -295,7 +296,7 @@ describe.skipIf(!env)('Temporal cluster', () => {
         serverName,
       },
       codecEndpoint: 'http://127.0.0.1:8888',
-      dataDir: join(DATA_DIR, 'test', `cluster-ui-${process.pid}`),
+      dataDir: uiDir,
     });
     try {
       // The UI's own API calls the frontend over gRPC: an answer listing the namespaces went through mTLS.
@@ -306,6 +307,7 @@ describe.skipIf(!env)('Temporal cluster', () => {
       expect((await fetch(`${ui.url}/`)).status).toBe(200);
     } finally {
       await ui.stop();
+      await rm(uiDir, { recursive: true, force: true });
     }
   });
 
