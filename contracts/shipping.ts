@@ -37,3 +37,37 @@ export interface ShipmentCancellation {
 }
 
 export type ShipmentStatus = 'PENDING' | 'CREATED' | 'PICKED_UP' | 'CANCELLED' | 'REFUSED';
+
+/**
+ * The failure type of a cancel the carrier refused while the booking is still live there: no retry
+ * of the same idempotency key can change the carrier's answer, so it is non-retryable and the
+ * order waits in NEEDS_ATTENTION for a person instead of ending CANCELLED with a parcel on its way.
+ */
+export const SHIPMENT_CANCEL_REFUSED = 'ShipmentCancelRefused';
+
+/** A shipment the reconciliation sweep has not verified yet; `updatedAt` (ISO 8601) and `id` page through them. */
+export interface UnreconciledShipment {
+  id: string;
+  orderId: string;
+  status: string;
+  updatedAt: string;
+}
+
+/** One shipment for the sweep to compare with the carrier, with how its order ended (null: never recorded). */
+export interface ShipmentToReconcile {
+  shipmentId: string;
+  orderId: string;
+  orderStatus: string | null;
+}
+
+/**
+ * What the sweep did with one shipment: VERIFIED (we and the carrier already agreed), CANCELLED_AT_CARRIER,
+ * MARKED_PICKED_UP / MARKED_CANCELLED (our status set from the carrier's), ANOMALY (left for a person,
+ * with `issue`), NONE (another sweep got there first, or nothing to decide yet).
+ */
+export interface ShipmentReconciliation {
+  shipmentId: string;
+  orderId: string;
+  action: 'VERIFIED' | 'CANCELLED_AT_CARRIER' | 'MARKED_PICKED_UP' | 'MARKED_CANCELLED' | 'ANOMALY' | 'NONE';
+  issue?: string;
+}

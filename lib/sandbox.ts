@@ -93,13 +93,18 @@ function faultRoller({ seed }: FaultConfig) {
 export function createLedger(pool: pg.Pool, system: string, faults: FaultConfig = NO_FAULTS) {
   const roll = faultRoller(faults);
 
-  async function once<R>(key: string, apply: (client: pg.PoolClient) => Promise<LedgerEntry<R>>): Promise<R> {
+  /** What can happen to a call before the system acts on it: latency, an outage, a hang. */
+  async function reach(key: string): Promise<void> {
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (roll(key, 'failure') < faults.failureRate) throw new SimulatedFault('unavailable', system, key);
     if (roll(key, 'timeout') < faults.timeoutRate) {
       await sleep(faults.timeoutMs);
       throw new SimulatedFault('timeout', system, key);
     }
+  }
+
+  async function once<R>(key: string, apply: (client: pg.PoolClient) => Promise<LedgerEntry<R>>): Promise<R> {
+    await reach(key);
     const client = await pool.connect();
     let response: R;
     try {
@@ -137,7 +142,13 @@ export function createLedger(pool: pg.Pool, system: string, faults: FaultConfig 
     return found.rows[0]?.response;
   }
 
-  return { once, lookup };
+  /** A question that changes nothing (a status lookup): it can be slow or fail like any call, and is safe to repeat. */
+  async function read<R>(what: string, query: (db: pg.Pool) => Promise<R>): Promise<R> {
+    await reach(what);
+    return query(pool);
+  }
+
+  return { once, lookup, read };
 }
 
 export async function ensureSandboxSchema(pool: pg.Pool): Promise<void> {

@@ -6,6 +6,9 @@ import type { ShippingAddress } from '../../contracts/shipping';
  */
 export type BookingResponse = { outcome: 'booked'; carrierRef: string; trackingNumber: string } | { outcome: 'refused'; reason: string };
 
+/** Where a booking stands at the carrier: live (booked, or picked up and on its way) or cancelled. */
+export type CarrierBookingStatus = 'BOOKED' | 'PICKED_UP' | 'CANCELLED';
+
 export interface PickupEvent {
   carrierRef: string;
   pickedUpAt: string;
@@ -13,7 +16,10 @@ export interface PickupEvent {
 
 export interface Carrier {
   book(req: { idempotencyKey: string; address: ShippingAddress; parcels: number }): Promise<BookingResponse>;
+  /** After pickup a cancel is a return to sender. `cancelled: false`: the carrier did not cancel (nothing live, or it refused). */
   cancel(req: { idempotencyKey: string; carrierRef: string }): Promise<{ cancelled: boolean }>;
+  /** The carrier's own view of a booking (a read, safe to repeat); undefined when it knows no such booking. */
+  status(req: { carrierRef: string }): Promise<CarrierBookingStatus | undefined>;
   // A property, not a method: callers hand it to callWithKey detached, so it must not rely on `this`.
   lookup: <R>(idempotencyKey: string) => Promise<R | undefined>;
   /**

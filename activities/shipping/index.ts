@@ -1,8 +1,16 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../contracts/errors';
-import type { CreateShipmentInput, Shipment, ShipmentCancellation, ShipmentRef, ShipmentStatus } from '../../contracts/shipping';
+import {
+  SHIPMENT_CANCEL_REFUSED,
+  type CreateShipmentInput,
+  type Shipment,
+  type ShipmentCancellation,
+  type ShipmentRef,
+  type ShipmentStatus,
+} from '../../contracts/shipping';
 import type { ShippingDb } from './db';
-import type { BookingResponse, Carrier } from './carrier';
+import type { Carrier } from './carrier';
+import { carrierBookings } from './bookings';
 import { callWithKey } from '../outside-world';
 
 export interface ShippingDeps {
@@ -12,17 +20,28 @@ export interface ShippingDeps {
 
 /** Shipping activities, idempotent on the shipment ID (the workflow ID + step). */
 export function createShippingActivities({ db, carrier }: ShippingDeps) {
-  const bookingKey = (shipmentId: string) => `${shipmentId}:book`;
-  const cancelKey = (shipmentId: string) => `${shipmentId}:cancel`;
+  const { bookingKey, cancelKey, bookedRef, cancelBooking } = carrierBookings(carrier);
 
   const refused = (reason: string) =>
     ApplicationFailure.create({ type: ErrorType.ShippingUnavailable, message: `carrier refused: ${reason}`, nonRetryable: true });
 
-  /** Cancels at the carrier, and here only if the carrier agreed. */
-  async function cancelAtCarrier(shipmentId: string, carrierRef: string, from: ShipmentStatus): Promise<boolean> {
-    const key = cancelKey(shipmentId);
-    const { cancelled } = await callWithKey(carrier.lookup, key, () => carrier.cancel({ idempotencyKey: key, carrierRef }));
-    if (cancelled) await db.shipment.updateMany({ where: { id: shipmentId, status: from }, data: { status: 'CANCELLED', carrierRef } });
+  /**
+   * Cancels at the carrier, then here. Once the carrier has cancelled, the row is CANCELLED whatever
+   * it says by then: the pickup relay may have moved it CREATED → PICKED_UP while this cancel waited
+   * at the carrier behind that same pickup, which the carrier then cancels as a return to sender.
+   * A refusal for a booking still live fails for good (a retry gets the same answer), so the order
+   * waits for a person instead of ending CANCELLED with its parcel on the way.
+   */
+  async function cancelAtCarrier(shipmentId: string, carrierRef: string): Promise<boolean> {
+    const { cancelled, live } = await cancelBooking(carrierRef, cancelKey(shipmentId));
+    if (live) {
+      throw ApplicationFailure.create({
+        type: SHIPMENT_CANCEL_REFUSED,
+        message: `carrier refused to cancel shipment ${shipmentId} (${carrierRef}), which is ${live} there`,
+        nonRetryable: true,
+      });
+    }
+    await db.shipment.updateMany({ where: { id: shipmentId, status: { not: 'REFUSED' satisfies ShipmentStatus } }, data: { status: 'CANCELLED', carrierRef } });
     return cancelled;
   }
 
@@ -40,6 +59,9 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
           return { shipmentId, carrierRef: shipment.carrierRef, trackingNumber: shipment.trackingNumber };
         }
         if (shipment.status !== 'PENDING') {
+          // A cancel came first. An earlier attempt may still have booked, its own cancel lost with it: that booking goes too.
+          const lateRef = shipment.status === 'CANCELLED' && !shipment.carrierRef ? await bookedRef(shipmentId) : undefined;
+          if (lateRef) await cancelAtCarrier(shipmentId, lateRef);
           throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} is ${shipment.status}`, nonRetryable: true });
         }
       }
@@ -60,13 +82,16 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
         // An overlapping attempt recorded this same booking (the carrier answers a key once).
         if (now.status !== 'CANCELLED') return { shipmentId, carrierRef, trackingNumber };
         // Compensation ran while this attempt was at the carrier: cancel what it just booked.
-        await cancelAtCarrier(shipmentId, carrierRef, 'CANCELLED');
+        await cancelAtCarrier(shipmentId, carrierRef);
         throw ApplicationFailure.create({ type: ErrorType.AlreadyCompensated, message: `shipment ${shipmentId} was cancelled`, nonRetryable: true });
       }
       return { shipmentId, carrierRef, trackingNumber };
     },
 
-    /** Compensation for createShipment. Cancelling a shipment never booked leaves a CANCELLED marker. */
+    /**
+     * Compensation for createShipment. Cancelling a shipment never booked leaves a CANCELLED marker;
+     * one whose booking's answer was lost (PENDING) is looked up at the carrier by its key.
+     */
     async cancelShipment({ shipmentId, orderId }: ShipmentRef): Promise<ShipmentCancellation> {
       const marker = await db.shipment.createMany({
         data: [{ id: shipmentId, orderId, status: 'CANCELLED' satisfies ShipmentStatus, country: '', address: {} }],
@@ -75,17 +100,10 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
       if (marker.count === 1) return { shipmentId, cancelled: false };
       const shipment = await db.shipment.findUniqueOrThrow({ where: { id: shipmentId } });
       const status = shipment.status as ShipmentStatus;
-      if ((status === 'CREATED' || status === 'PICKED_UP') && shipment.carrierRef) {
-        return { shipmentId, cancelled: await cancelAtCarrier(shipmentId, shipment.carrierRef, status) };
-      }
-      if (status === 'PENDING') {
-        // The booking's answer was lost: ask the carrier what it did with the key.
-        const answer = await carrier.lookup<BookingResponse>(bookingKey(shipmentId));
-        if (answer?.outcome === 'booked') {
-          return { shipmentId, cancelled: await cancelAtCarrier(shipmentId, answer.carrierRef, 'PENDING') };
-        }
-        await db.shipment.updateMany({ where: { id: shipmentId, status: 'PENDING' }, data: { status: 'CANCELLED' } });
-      }
+      if (status === 'CANCELLED' || status === 'REFUSED') return { shipmentId, cancelled: false };
+      const carrierRef = shipment.carrierRef ?? (await bookedRef(shipmentId));
+      if (carrierRef) return { shipmentId, cancelled: await cancelAtCarrier(shipmentId, carrierRef) };
+      await db.shipment.updateMany({ where: { id: shipmentId, status: 'PENDING' }, data: { status: 'CANCELLED' } });
       return { shipmentId, cancelled: false };
     },
   };

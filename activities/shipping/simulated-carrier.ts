@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { NO_FAULTS, createLedger, deterministicId, type FaultConfig } from '../../lib/sandbox';
-import { SERVED_COUNTRIES, type BookingResponse, type Carrier, type PickupEvent } from './carrier';
+import { SERVED_COUNTRIES, type BookingResponse, type Carrier, type CarrierBookingStatus, type PickupEvent } from './carrier';
 
 const SYSTEM = 'carrier';
 
@@ -36,10 +36,19 @@ export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs, faults = 
         return { kind: 'cancel', subject: carrierRef, response: { cancelled: (changed.rowCount ?? 0) > 0 } };
       }),
 
+    status: ({ carrierRef }) =>
+      ledger.read(`status:${carrierRef}`, async (client) => {
+        const found = await client.query<{ status: CarrierBookingStatus }>('SELECT status FROM sim_shipments WHERE ref = $1', [carrierRef]);
+        return found.rows[0]?.status;
+      }),
+
     lookup: (idempotencyKey) => ledger.lookup(idempotencyKey),
 
     async deliverDuePickups(deliver: (event: PickupEvent) => Promise<void>, limit: number): Promise<number> {
       const client = await pool.connect();
+      // An event that cannot be delivered stays due and comes again; it does not hold back the others.
+      const failures: unknown[] = [];
+      let delivered = 0;
       try {
         await client.query('BEGIN');
         // SKIP LOCKED lets every shipping process poll at once without handing out an event twice.
@@ -50,17 +59,24 @@ export function createSimulatedCarrier(pool: pg.Pool, { pickupDelayMs, faults = 
           [limit],
         );
         for (const row of due.rows) {
-          await deliver({ carrierRef: row.ref, pickedUpAt: row.pickup_at.toISOString() });
+          try {
+            await deliver({ carrierRef: row.ref, pickedUpAt: row.pickup_at.toISOString() });
+          } catch (err) {
+            failures.push(err);
+            continue;
+          }
           await client.query(`UPDATE sim_shipments SET pickup_notified_at = now(), status = 'PICKED_UP' WHERE ref = $1`, [row.ref]);
+          delivered += 1;
         }
         await client.query('COMMIT');
-        return due.rows.length;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
         client.release();
       }
+      if (failures.length > 0) throw new AggregateError(failures, `${failures.length} pickup events not delivered (${delivered} delivered)`);
+      return delivered;
     },
   };
 }

@@ -3,9 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createShippingActivities, type ShippingActivities } from '../../activities/shipping';
 import type { Carrier } from '../../activities/shipping/carrier';
 import { createShippingDb, type ShippingDb } from '../../activities/shipping/db';
+import { createPickupRelay } from '../../activities/shipping/pickups';
 import { createSimulatedCarrier } from '../../activities/shipping/simulated-carrier';
-import type { CreateShipmentInput } from '../../contracts/shipping';
+import { SHIPMENT_CANCEL_REFUSED, type CreateShipmentInput } from '../../contracts/shipping';
 import { createPool, type Pool } from '../../lib/db';
+import { createLogger } from '../../lib/logger';
 import { deterministicId } from '../../lib/sandbox';
 import { createTestDatabases } from '../support/databases';
 import { barrier, failureOf, runActivity } from './helpers';
@@ -21,7 +23,8 @@ beforeAll(async () => {
   pool = createPool(urls.shipping, 3, 'test');
   sandbox = createPool(urls.sandbox, 3, 'test');
   db = createShippingDb(pool);
-  carrier = createSimulatedCarrier(sandbox, { pickupDelayMs: 0 });
+  // Parcels are picked up only when a test says so (pickupDue): the carrier's clock is the test's.
+  carrier = createSimulatedCarrier(sandbox, { pickupDelayMs: 3_600_000 });
   acts = createShippingActivities({ db, carrier });
 });
 
@@ -65,6 +68,14 @@ async function shipmentRows(shipmentId: string) {
     [shipmentId],
   );
   return rows;
+}
+
+/** The carrier's clock reaches this parcel's pickup: the next poll of the relay hands the event out. */
+const pickupDue = (ref: string) => sandbox.query('UPDATE sim_shipments SET pickup_at = now() WHERE ref = $1', [ref]);
+
+/** The shipping service's pickup relay, with what it tells the orders. */
+function relay(notifyOrder: (orderId: string) => Promise<void> = async () => undefined) {
+  return createPickupRelay({ db, carrier, log: createLogger('test-relay', 'silent'), notifyOrder: (orderId) => notifyOrder(orderId) });
 }
 
 describe('shipping activities against PostgreSQL and the simulated carrier', () => {
@@ -204,5 +215,142 @@ describe('shipping activities against PostgreSQL and the simulated carrier', () 
     const failure = await failureOf(runActivity(acts.createShipment, input, 2));
     expect(failure.type).toBe('AlreadyCompensated');
     expect((await carrierOperations(input.shipmentId)).map((o) => o.kind)).toEqual(['book', 'cancel']);
+  });
+
+  it("the carrier's status of a booking: booked, picked up, cancelled, and none for a booking it never made", async () => {
+    const input = newShipment('FR');
+    const { carrierRef } = await runActivity(acts.createShipment, input);
+    expect(await carrier.status({ carrierRef })).toBe('BOOKED');
+
+    await pickupDue(carrierRef);
+    expect(await relay().pollOnce()).toBe(1);
+    expect(await carrier.status({ carrierRef })).toBe('PICKED_UP');
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'PICKED_UP' }]);
+
+    await runActivity(acts.cancelShipment, refOf(input));
+    expect(await carrier.status({ carrierRef })).toBe('CANCELLED');
+    expect(await carrier.status({ carrierRef: expectedRef(`order-${randomUUID()}:shipment`) })).toBeUndefined();
+    // a question, not an operation: nothing in the carrier's ledger of keys
+    expect((await carrierOperations(input.shipmentId)).map((o) => o.kind)).toEqual(['book', 'cancel']);
+  });
+
+  // The race of issue 11: the cancel read CREATED, the relay moved the row to PICKED_UP inside the
+  // carrier's pickup transaction, the carrier's cancel waited for that row and then cancelled the
+  // parcel as a return to sender, and our row stayed PICKED_UP.
+  it('a cancel that races the pickup leaves the shipment CANCELLED here as at the carrier', async () => {
+    const input = newShipment('DK');
+    const { carrierRef } = await runActivity(acts.createShipment, input);
+    let cancelAtCarrier!: () => void;
+    const relayMovedTheRow = new Promise<void>((resolve) => {
+      cancelAtCarrier = resolve;
+    });
+    let cancelArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      cancelArrived = resolve;
+    });
+    // the cancel has read the row (CREATED) and is on its way to the carrier when the pickup comes
+    const racing = createShippingActivities({
+      db,
+      carrier: {
+        ...carrier,
+        cancel: async (req) => {
+          cancelArrived();
+          await relayMovedTheRow;
+          return carrier.cancel(req);
+        },
+      },
+    });
+    const cancelling = runActivity(racing.cancelShipment, refOf(input));
+    await arrived;
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CREATED' }]);
+
+    await pickupDue(carrierRef);
+    const delivered = relay(async (orderId) => {
+      if (orderId !== input.orderId) return;
+      // the row is PICKED_UP here; the carrier's cancel now waits behind the pickup's lock
+      cancelAtCarrier();
+      await new Promise((r) => setTimeout(r, 200));
+    }).pollOnce();
+
+    expect(await delivered).toBe(1);
+    expect(await cancelling).toEqual({ shipmentId: input.shipmentId, cancelled: true });
+    expect(await carrierShipments(carrierRef)).toEqual([{ country: 'DK', status: 'CANCELLED' }]);
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CANCELLED', carrier_ref: carrierRef }]);
+    // the relay's late pickup does not bring it back
+    expect(await relay().pollOnce()).toBe(0);
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CANCELLED' }]);
+  });
+
+  it('a cancel after the pickup is a return to sender, CANCELLED in both', async () => {
+    const input = newShipment('AT');
+    const { carrierRef } = await runActivity(acts.createShipment, input);
+    await pickupDue(carrierRef);
+    await relay().pollOnce();
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'PICKED_UP' }]);
+
+    expect(await runActivity(acts.cancelShipment, refOf(input))).toEqual({ shipmentId: input.shipmentId, cancelled: true });
+    expect(await carrierShipments(carrierRef)).toEqual([{ country: 'AT', status: 'CANCELLED' }]);
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CANCELLED' }]);
+  });
+
+  it('a cancel the carrier refuses while the parcel is live fails for good and leaves the shipment live', async () => {
+    const input = newShipment('CH');
+    const { carrierRef } = await runActivity(acts.createShipment, input);
+    const refusing = createShippingActivities({ db, carrier: { ...carrier, cancel: async () => ({ cancelled: false }) } });
+
+    const failure = await failureOf(runActivity(refusing.cancelShipment, refOf(input)));
+
+    expect(failure.type).toBe(SHIPMENT_CANCEL_REFUSED);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toContain('BOOKED');
+    expect(await carrierShipments(carrierRef)).toEqual([{ country: 'CH', status: 'BOOKED' }]);
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CREATED' }]);
+  });
+
+  it('a cancel the carrier answers "nothing to cancel" for a booking no longer live there is CANCELLED here', async () => {
+    const input = newShipment('CZ');
+    const { carrierRef } = await runActivity(acts.createShipment, input);
+    // cancelled at the carrier under another key (by the sweep, or by hand in the carrier's console)
+    await carrier.cancel({ idempotencyKey: `${input.shipmentId}:cancel:elsewhere`, carrierRef });
+
+    expect(await runActivity(acts.cancelShipment, refOf(input))).toEqual({ shipmentId: input.shipmentId, cancelled: false });
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CANCELLED', carrier_ref: carrierRef }]);
+  });
+
+  it('a late retry of the booking finds the cancel came first and cancels the booking an earlier attempt made', async () => {
+    const input = newShipment('PL');
+    // the saga's undo ran first and left its marker ...
+    await runActivity(acts.cancelShipment, refOf(input));
+    // ... while an overlapping attempt reached the carrier and then lost everything after
+    await carrier.book({ idempotencyKey: `${input.shipmentId}:book`, address: input.address, parcels: 3 });
+    const carrierRef = expectedRef(input.shipmentId);
+
+    const failure = await failureOf(runActivity(acts.createShipment, input, 2));
+
+    expect(failure.type).toBe('AlreadyCompensated');
+    expect(await carrierShipments(carrierRef)).toEqual([{ country: 'PL', status: 'CANCELLED' }]);
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'CANCELLED', carrier_ref: carrierRef }]);
+    expect((await carrierOperations(input.shipmentId)).map((o) => o.kind)).toEqual(['book', 'cancel']);
+  });
+
+  it('a pickup event the relay cannot deliver stays due and does not hold back the others', async () => {
+    const input = newShipment('IT');
+    const { carrierRef } = await runActivity(acts.createShipment, input);
+    // a booking this service has no row for sorts first among the due events
+    const stranger = expectedRef(`order-${randomUUID()}:shipment`);
+    await sandbox.query(`INSERT INTO sim_shipments (ref, country, status, pickup_at) VALUES ($1, 'IT', 'BOOKED', now() - interval '1 minute')`, [stranger]);
+    await pickupDue(carrierRef);
+
+    await expect(relay().pollOnce()).rejects.toThrow('1 pickup events not delivered (1 delivered)');
+
+    expect(await carrierShipments(carrierRef)).toEqual([{ country: 'IT', status: 'PICKED_UP' }]);
+    expect(await shipmentRows(input.shipmentId)).toMatchObject([{ status: 'PICKED_UP' }]);
+    const [left] = (
+      await sandbox.query<{ status: string; pickup_notified_at: Date | null }>('SELECT status, pickup_notified_at FROM sim_shipments WHERE ref = $1', [
+        stranger,
+      ])
+    ).rows;
+    expect(left).toEqual({ status: 'BOOKED', pickup_notified_at: null });
+    await sandbox.query(`UPDATE sim_shipments SET status = 'CANCELLED' WHERE ref = $1`, [stranger]);
   });
 });
