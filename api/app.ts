@@ -39,6 +39,12 @@ export interface AppDeps {
   corsOrigins?: string[];
   /** the auth service's token endpoint, for the OpenAPI document's security scheme */
   tokenUrl: string;
+  /**
+   * Which proxies in front may say who the caller is (X-Forwarded-For): Express's `trust proxy`
+   * (1: one proxy, an ingress; a list of addresses). None by default: otherwise any caller could
+   * pick the address the public rate limit counts it under.
+   */
+  trustProxy?: boolean | number | string;
   /** base URLs of each pool's processes: their /healthz, and the inventory pool's /products for the catalogue */
   workers: WorkerUrls;
   /** the waits of each new order (pickup timeout, reservation hold, authorisation validity, review) */
@@ -98,6 +104,7 @@ export function createApp({
   requestTimeoutMs = API_DEFAULTS.requestTimeoutMs,
   corsOrigins = [],
   tokenUrl,
+  trustProxy = false,
   workers,
   timings = {},
   catalogueTtlMs = API_DEFAULTS.catalogueTtlMs,
@@ -113,8 +120,7 @@ export function createApp({
   };
   const app = express();
   app.disable('x-powered-by');
-  // One proxy in front (a load balancer, the ingress) may say who the caller is; the public limit keys on it.
-  app.set('trust proxy', 1);
+  app.set('trust proxy', trustProxy);
   app.use(requestLog(log));
   app.use(
     helmet({

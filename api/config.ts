@@ -90,6 +90,11 @@ export const apiEnv = z.object({
   // Requests per minute of one client (its token may carry its own limit) and of one address on the public routes.
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(API_DEFAULTS.rateLimits.perClientPerMinute),
   PUBLIC_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(API_DEFAULTS.rateLimits.publicPerMinute),
+  // The proxies in front that may name the caller (X-Forwarded-For): `1` behind one ingress, or their addresses; none by default.
+  TRUST_PROXY: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === '' || v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v)),
   // Browser origins allowed to call the API, comma-separated; none by default.
   CORS_ORIGINS: z
     .string()
@@ -130,8 +135,9 @@ export function securityFrom(
     | 'PUBLIC_RATE_LIMIT_PER_MINUTE'
     | 'REQUEST_TIMEOUT_MS'
     | 'CORS_ORIGINS'
+    | 'TRUST_PROXY'
   >,
-): Pick<AppDeps, 'authenticate' | 'rateLimits' | 'requestTimeoutMs' | 'corsOrigins' | 'tokenUrl'> {
+): Pick<AppDeps, 'authenticate' | 'rateLimits' | 'requestTimeoutMs' | 'corsOrigins' | 'tokenUrl' | 'trustProxy'> {
   return {
     authenticate: createAuthenticator({ issuers: trustedIssuers(config), jwksCacheMs: config.API_JWKS_CACHE_MS }),
     rateLimits: {
@@ -142,5 +148,6 @@ export function securityFrom(
     requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     corsOrigins: config.CORS_ORIGINS,
     tokenUrl: `${config.AUTH_ISSUER}/oauth/token`,
+    trustProxy: config.TRUST_PROXY,
   };
 }

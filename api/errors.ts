@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcDeadlineError } from '@temporalio/client';
 import { ZodError } from 'zod';
+import { sqlStateOf } from '../activities/database-errors';
 import { fieldErrors, type FieldError } from './schemas';
 
 /** An error that already knows its HTTP answer. */
@@ -65,6 +66,8 @@ function toHttpError(err: unknown): HttpError {
   if (err instanceof WorkflowExecutionAlreadyStartedError) return new HttpError(409, 'conflict', 'the order already exists');
   // The call carried the request's deadline (client.withDeadline) and its own timer fired before the request's: the same 503.
   if (isGrpcDeadlineError(err)) return deadlineExceeded();
+  // The same for a database statement cut short by the pool's statement_timeout (the request's deadline): query_canceled.
+  if (sqlStateOf(err) === '57014') return deadlineExceeded();
   const bodyError = err as { type?: string; status?: number; expose?: boolean; message: string };
   const known = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
   if (known) return known(bodyError);

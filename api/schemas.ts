@@ -153,7 +153,8 @@ export const orderViewSchema = z
     review: z
       .object({
         decision: z.enum(['approve', 'reject']),
-        reviewer: z.string().meta({ description: 'the reviewer’s verified identity (token subject)' }),
+        reviewer: z.string().meta({ description: 'the reviewer’s verified identity (token subject); `system` when nobody reviewed in time' }),
+        reviewerIssuer: z.string().optional().meta({ description: 'the issuer that vouched for the reviewer' }),
         reason: z.string().optional(),
       })
       .optional(),

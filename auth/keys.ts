@@ -60,15 +60,23 @@ const ROTATION_LOCK = 0x617574_68; // "auth": one replica at a time decides to r
 /** The signing keys in the auth database: generation, scheduled rotation, revocation and the JWKS. */
 export function createKeyStore(db: AuthDb, timings: KeyTimings) {
   let cache: { at: number; keys: StoredKey[] } | undefined;
+  /** bumped by every change this process makes: a read that began before a change must not cache what it read */
+  let generation = 0;
   const CACHE_MS = 2_000;
 
   async function load(fresh = false): Promise<StoredKey[]> {
     if (!fresh && cache && Date.now() - cache.at < CACHE_MS) return cache.keys;
+    const started = generation;
     const rows = await db.signingKey.findMany({ orderBy: { activatesAt: 'asc' } });
     const keys = rows.map((r) => ({ ...r, publicJwk: r.publicJwk as JWK, privateJwk: r.privateJwk as JWK }));
-    cache = { at: Date.now(), keys };
+    if (started === generation) cache = { at: Date.now(), keys };
     return keys;
   }
+
+  const changed = () => {
+    generation++;
+    cache = undefined;
+  };
 
   /** A new key pair, stored to activate at `activatesAt`. */
   async function addKey(activatesAt: Date): Promise<string> {
@@ -77,7 +85,7 @@ export function createKeyStore(db: AuthDb, timings: KeyTimings) {
     const publicJwk = { ...(await exportJWK(publicKey)), kid, alg: SIGNING_ALGORITHM, use: 'sig' };
     const privateJwk = { ...(await exportJWK(privateKey)), kid, alg: SIGNING_ALGORITHM };
     await db.signingKey.create({ data: { kid, algorithm: SIGNING_ALGORITHM, publicJwk, privateJwk, activatesAt } });
-    cache = undefined;
+    changed();
     return kid;
   }
 
@@ -139,7 +147,7 @@ export function createKeyStore(db: AuthDb, timings: KeyTimings) {
         // Tokens must keep coming: with the signing key gone and no other active, a new one signs at once.
         if (!keyState(await load(true), Date.now(), timings).signing) await addKey(new Date());
       });
-      cache = undefined;
+      changed();
     },
   };
 }

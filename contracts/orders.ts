@@ -156,8 +156,8 @@ export interface OrderState {
   attention?: { pending: Compensation[]; error: string; since: string };
   /** undos an operator declared done by hand */
   resolvedByHand?: Compensation[];
-  /** the reviewer as their token named them (subject); `system` for a review that timed out */
-  review?: { decision: 'approve' | 'reject'; reviewer: string; reason?: string };
+  /** the reviewer as their token named them (subject, and the issuer that vouched for it); `system` for a review that timed out */
+  review?: { decision: 'approve' | 'reject'; reviewer: string; reviewerIssuer?: string; reason?: string };
   /**
    * The order's event log so far. While the order runs this is the live log (the orders
    * database receives it when the order ends, or parks for an operator); once it has ended the

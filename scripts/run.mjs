@@ -68,6 +68,12 @@ if (command === 'start') {
   if (rest.length === 0 || !rest.every(named)) run(bin('vitest'), ['run', ...rest]);
   // then the crash test alone: it SIGKILLs workers and restarts Temporal and PostgreSQL under load
   if (rest.length === 0 || rest.some(named)) run(bin('vitest'), ['run', ...rest], { VITEST_CHAOS: '1' });
+} else if (command === 'test:deploy') {
+  // the Helm chart rendered and validated (helm and kubeconform are built from the Go module proxy on the first run)
+  run(bin('vitest'), ['run', ...rest], { VITEST_SUITE: 'deploy' });
+} else if (command === 'test:cluster') {
+  // a real multi-node Temporal cluster on PostgreSQL (the server is built from Temporal's Go module on the first run)
+  run(bin('vitest'), ['run', '--config', 'vitest.cluster.config.ts', ...rest]);
 } else if (command === 'auth') {
   // the auth service's operator commands (clients, keys), against AUTH_DATABASE_URL
   run(process.execPath, ['--import', 'tsx', join(root, 'auth', 'cli.ts'), ...rest]);
@@ -76,6 +82,6 @@ if (command === 'start') {
 } else if (command === 'setup' || command === 'generate') {
   // nothing more: installing and generating is all these mean
 } else {
-  console.error(`usage: node scripts/run.mjs start|test|bench|auth|setup|generate`);
+  console.error(`usage: node scripts/run.mjs start|test|test:deploy|test:cluster|bench|auth|setup|generate`);
   process.exit(2);
 }

@@ -349,7 +349,7 @@ describe('the API against its generated OpenAPI document', () => {
     }
 
     // A proxy in front says who calls (the API trusts one); a fresh address for each route.
-    const base = await platform.serve({ rateLimits: { windowMs: 60_000, perClientPerMinute: 600, publicPerMinute: 1 } });
+    const base = await platform.serve({ rateLimits: { windowMs: 60_000, perClientPerMinute: 600, publicPerMinute: 1 }, trustProxy: 1 });
     const publicRoutes = ['/products', '/healthz', '/livez', '/openapi.json', '/docs', '/docs/'];
     for (const [n, template] of publicRoutes.entries()) {
       const headers = { 'X-Forwarded-For': `198.51.100.${n + 10}` };

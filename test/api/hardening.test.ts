@@ -36,7 +36,8 @@ beforeAll(async () => {
     env: { CARRIER_PICKUP_DELAY_MS: '1500' },
     app: { timings: { reviewAbove: 20_000 } },
   });
-  base = await platform.serve({ log: createLogger('api', 'info', { write: (line: string) => void logged.push(line) }) });
+  // One proxy in front, as in production behind an ingress: it says who calls (X-Forwarded-For).
+  base = await platform.serve({ log: createLogger('api', 'info', { write: (line: string) => void logged.push(line) }), trustProxy: 1 });
 });
 
 afterAll(async () => {

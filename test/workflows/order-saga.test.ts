@@ -442,7 +442,7 @@ describe('orderWorkflow', () => {
     });
     expect(refusedEarly).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(result.status).toBe('COMPLETED');
-    expect(state.review).toEqual({ decision: 'approve', reviewer: REVIEWER.subject });
+    expect(state.review).toEqual({ decision: 'approve', reviewer: REVIEWER.subject, reviewerIssuer: REVIEWER.issuer });
     expect(fakes.events.map((e) => e.type).slice(0, 3)).toEqual(['StockReserved', 'ReviewRequested', 'OrderReviewed']);
     expect(fakes.calls.indexOf('authorisePayment')).toBeGreaterThan(-1);
   });

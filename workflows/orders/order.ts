@@ -217,7 +217,7 @@ export class Order {
     setHandler(
       reviewOrderUpdate,
       ({ decision, reviewer, reason }) => {
-        this.review ??= { decision, reviewer: reviewer.subject, ...(reason ? { reason } : {}) };
+        this.review ??= { decision, reviewer: reviewer.subject, reviewerIssuer: reviewer.issuer, ...(reason ? { reason } : {}) };
         return { orderId, decision };
       },
       {

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../lib/infra/paths';
-import { DEV_SERVER_DYNAMIC_CONFIG } from '../lib/infra/temporal';
-import { clusterDynamicConfig, nodeServerConfig, renderDynamicConfig, renderServerConfig } from '../lib/infra/temporal-cluster/server-config';
-import { ensureTemporalServerBinary } from '../lib/infra/temporal-cluster/tools';
+import { PROJECT_ROOT } from '../../lib/infra/paths';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../../lib/infra/temporal';
+import { clusterDynamicConfig, nodeServerConfig, renderDynamicConfig, renderServerConfig } from '../../lib/infra/temporal-cluster/server-config';
+import { ensureTemporalServerBinary } from '../../lib/infra/temporal-cluster/tools';
 
 /**
  * The Temporal server configs this repository ships or writes, checked by the real server binary
