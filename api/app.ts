@@ -19,6 +19,7 @@ import { clientRateLimit, deadline, publicRateLimit, type RateLimits } from './l
 import { metricsRouter } from './metrics';
 import { ROUTES, docsRouter } from './openapi';
 import { createOrderAccess } from './order-access';
+import { orderEventsRouter } from './order-events';
 import { ordersRouter } from './orders';
 import { productsRouter } from './products';
 import { reviewsRouter } from './reviews';
@@ -137,6 +138,7 @@ export function createApp({
   app.use(productsRouter({ catalogue, guards }));
   app.use(ordersRouter({ guards, client, db, access, catalogue, timings }));
   app.use(reviewsRouter({ access, guards }));
+  app.use(orderEventsRouter({ guards, db, access }));
   app.use(healthRouter(createHealthCheck({ client, db, workers, timeoutMs: healthTimeoutMs }), guards));
   app.use(metricsRouter(guards));
   app.use(docsRouter(guards, { tokenUrl }));

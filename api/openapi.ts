@@ -7,6 +7,7 @@ import { healthRoutes } from './health';
 import { metricsRoutes } from './metrics';
 import { orderRoutes } from './orders';
 import { productRoutes } from './products';
+import { orderEventRoutes } from './order-events';
 import { reviewRoutes } from './reviews';
 import { defineRoute, guardReplies, mount, type Guards, type Route } from './routes';
 
@@ -50,6 +51,7 @@ export const ROUTES: readonly Route[] = [
   ...productRoutes,
   ...orderRoutes,
   ...reviewRoutes,
+  ...orderEventRoutes,
   ...healthRoutes,
   ...metricsRoutes,
   openApiRoute,
@@ -70,6 +72,7 @@ function toRouteConfig(route: Route): RouteConfig {
     tags: [route.tag],
     request: {
       ...(route.params ? { params: route.params } : {}),
+      ...(route.query ? { query: route.query } : {}),
       headers: route.headers ? route.headers.extend(requestIdIn.shape) : requestIdIn,
       ...(route.body ? { body: { required: true, content: { 'application/json': { schema: route.body } } } } : {}),
     },

@@ -22,6 +22,8 @@ export const ErrorType = {
   SelfReview: 'SelfReview',
   /** a review, cancel or operator action that names no one: every change to an order is someone's */
   IdentityRequired: 'IdentityRequired',
+  /** The carrier refused to cancel a live booking: no retry changes that, so the order waits for an operator. */
+  ShipmentCancelRefused: 'ShipmentCancelRefused',
   /** A forward step found its compensation had already run (a zombie retry after a timeout). */
   AlreadyCompensated: 'AlreadyCompensated',
   /** A database refused the data itself (SQLSTATE class 22 or 23): retrying cannot help. */

@@ -38,13 +38,6 @@ export interface ShipmentCancellation {
 
 export type ShipmentStatus = 'PENDING' | 'CREATED' | 'PICKED_UP' | 'CANCELLED' | 'REFUSED';
 
-/**
- * The failure type of a cancel the carrier refused while the booking is still live there: no retry
- * of the same idempotency key can change the carrier's answer, so it is non-retryable and the
- * order waits in NEEDS_ATTENTION for a person instead of ending CANCELLED with a parcel on its way.
- */
-export const SHIPMENT_CANCEL_REFUSED = 'ShipmentCancelRefused';
-
 /** A shipment the reconciliation sweep has not verified yet; `updatedAt` (ISO 8601) and `id` page through them. */
 export interface UnreconciledShipment {
   id: string;

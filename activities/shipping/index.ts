@@ -1,13 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../contracts/errors';
-import {
-  SHIPMENT_CANCEL_REFUSED,
-  type CreateShipmentInput,
-  type Shipment,
-  type ShipmentCancellation,
-  type ShipmentRef,
-  type ShipmentStatus,
-} from '../../contracts/shipping';
+import { type CreateShipmentInput, type Shipment, type ShipmentCancellation, type ShipmentRef, type ShipmentStatus } from '../../contracts/shipping';
 import type { ShippingDb } from './db';
 import type { Carrier } from './carrier';
 import { carrierBookings } from './bookings';
@@ -36,7 +29,7 @@ export function createShippingActivities({ db, carrier }: ShippingDeps) {
     const { cancelled, live } = await cancelBooking(carrierRef, cancelKey(shipmentId));
     if (live) {
       throw ApplicationFailure.create({
-        type: SHIPMENT_CANCEL_REFUSED,
+        type: ErrorType.ShipmentCancelRefused,
         message: `carrier refused to cancel shipment ${shipmentId} (${carrierRef}), which is ${live} there`,
         nonRetryable: true,
       });

@@ -5,7 +5,8 @@ import type { Carrier } from '../../activities/shipping/carrier';
 import { createShippingDb, type ShippingDb } from '../../activities/shipping/db';
 import { createPickupRelay } from '../../activities/shipping/pickups';
 import { createSimulatedCarrier } from '../../activities/shipping/simulated-carrier';
-import { SHIPMENT_CANCEL_REFUSED, type CreateShipmentInput } from '../../contracts/shipping';
+import { ErrorType } from '../../contracts/errors';
+import { type CreateShipmentInput } from '../../contracts/shipping';
 import { createPool, type Pool } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { deterministicId } from '../../lib/sandbox';
@@ -300,7 +301,7 @@ describe('shipping activities against PostgreSQL and the simulated carrier', () 
 
     const failure = await failureOf(runActivity(refusing.cancelShipment, refOf(input)));
 
-    expect(failure.type).toBe(SHIPMENT_CANCEL_REFUSED);
+    expect(failure.type).toBe(ErrorType.ShipmentCancelRefused);
     expect(failure.nonRetryable).toBe(true);
     expect(failure.message).toContain('BOOKED');
     expect(await carrierShipments(carrierRef)).toEqual([{ country: 'CH', status: 'BOOKED' }]);

@@ -8,6 +8,7 @@ import { eventually, request, validOrder } from '../support/http';
 import { identityKey } from '../../contracts/auth';
 import { TEST_CLIENTS, type TestClient } from '../support/auth';
 import { startInProcessApi } from '../support/in-process-api';
+import { readSse } from '../support/sse';
 
 let baseUrl: string;
 let client: Client;
@@ -253,6 +254,49 @@ describe('cancelling orders', () => {
     expect(cancel.status).toBe(400);
     expect(cancel.body.fields.map((f: { field: string }) => f.field)).toEqual(['body.reason']);
     await waitForTerminal(placed.body.orderId);
+  });
+});
+
+describe('the live order feed (Server-Sent Events)', () => {
+  it('streams every step as it happens, each with its id, then the end; resumes after Last-Event-ID', async () => {
+    const placed = await post(validOrder());
+    const headers = await platform.auth.as('storefront');
+    const stream = await readSse(`${baseUrl}/orders/${placed.body.orderId}/events`, headers, (e) => e.event === 'end');
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    expect(stream.headers.get('cache-control')).toBe('no-store');
+    const steps = stream.events.filter((e) => e.id !== undefined);
+    expect(steps.map((e) => e.event)).toEqual([
+      'OrderPlaced',
+      'StockReserved',
+      'PaymentAuthorised',
+      'ShipmentCreated',
+      'PickupConfirmed',
+      'PaymentCaptured',
+      'OrderCompleted',
+    ]);
+    const ids = steps.map((e) => Number(e.id));
+    expect([...ids].sort((a, b) => a - b)).toEqual(ids);
+    expect(stream.events.at(-1)).toEqual({ event: 'end', data: { status: 'COMPLETED' } });
+    expect(stream.events.filter((e) => e.event === 'status').map((e) => e.data.status)).toContain('COMPLETED');
+    // The steps arrived while the order ran: the first came well before the carrier's pickup (1.5 s later).
+    const at = (type: string) => Date.parse(steps.find((e) => e.event === type)!.data.at);
+    expect(at('PickupConfirmed') - at('StockReserved')).toBeGreaterThan(1_000);
+
+    const resumed = await readSse(`${baseUrl}/orders/${placed.body.orderId}/events`, { ...headers, 'Last-Event-ID': steps[4]!.id! }, (e) => e.event === 'end');
+    expect(resumed.events.filter((e) => e.id !== undefined).map((e) => e.event)).toEqual(['PaymentCaptured', 'OrderCompleted']);
+  });
+
+  it('shows the undos of a failed order, and answers 404 for another client’s order', async () => {
+    const placed = await post(validOrder({ shippingAddress: { name: 'A', line1: 'B', city: 'C', postalCode: 'D', country: 'AQ' } }));
+    const stream = await readSse(`${baseUrl}/orders/${placed.body.orderId}/events`, await platform.auth.as('storefront'), (e) => e.event === 'end');
+    const types = stream.events.filter((e) => e.id !== undefined).map((e) => e.event);
+    // The carrier refused the shipment, so there was no booking to cancel: two undos ran, in reverse.
+    expect(types).toEqual(['OrderPlaced', 'StockReserved', 'PaymentAuthorised', 'CompensationRan', 'CompensationRan', 'OrderFailed']);
+    expect(stream.events.filter((e) => e.event === 'CompensationRan').map((e) => e.data.data.compensation)).toEqual(['PaymentVoided', 'StockReleased']);
+    expect(stream.events.at(-1)).toEqual({ event: 'end', data: { status: 'FAILED' } });
+    const other = await readSse(`${baseUrl}/orders/${placed.body.orderId}/events`, await platform.auth.as('otherStorefront'));
+    expect(other.status).toBe(404);
   });
 });
 

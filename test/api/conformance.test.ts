@@ -61,7 +61,9 @@ afterAll(async () => {
 /** The client each route is called as unless a test says otherwise; public routes are called with no token. */
 const CALLER: Record<string, TestClient> = {
   'POST /orders': 'storefront',
+  'GET /orders': 'storefront',
   'GET /orders/{id}': 'storefront',
+  'GET /orders/{id}/events': 'storefront',
   'POST /orders/{id}/cancel': 'storefront',
   'POST /orders/{id}/review': 'reviewer',
   'GET /metrics': 'prometheus',
@@ -84,6 +86,7 @@ function validator(schema: object): ValidateFunction {
 
 interface CallOptions {
   params?: Record<string, string>;
+  query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: unknown;
   /** sent as is instead of `body` */
@@ -96,10 +99,11 @@ interface CallOptions {
 /** Sends one request and checks the answer against the document: a documented status, its headers, its content type and schema. */
 async function call(method: Method, template: string, options: CallOptions = {}): Promise<{ status: number; headers: Headers; body: any }> {
   const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(options.params?.[name] ?? ''));
+  const search = options.query ? `?${new URLSearchParams(options.query).toString()}` : '';
   const caller = options.as === undefined ? CALLER[`${method.toUpperCase()} ${template}`] : options.as;
   const authorization =
     caller === null || caller === undefined ? {} : typeof caller === 'object' ? { Authorization: `Bearer ${caller.token}` } : await platform.auth.as(caller);
-  const res = await fetch(`${options.base ?? platform.baseUrl}${path}`, {
+  const res = await fetch(`${options.base ?? platform.baseUrl}${path}${search}`, {
     method: method.toUpperCase(),
     redirect: 'manual',
     // Header names in one case, so that a test's Content-Type replaces the default instead of joining it.
@@ -146,10 +150,12 @@ const countWorkflows = async () => (await client.workflow.count('TemporalSchedul
 /** A request to each route that needs a token, good in every way but the one a test changes. */
 const TOKEN_ROUTES: Array<{ method: Method; template: string; options: () => CallOptions }> = [
   { method: 'post', template: '/orders', options: () => ({ body: validOrder(), headers: { 'Idempotency-Key': randomUUID() } }) },
+  { method: 'get', template: '/orders', options: () => ({}) },
   { method: 'get', template: '/orders/{id}', options: () => ({ params: { id: randomUUID() } }) },
   { method: 'post', template: '/orders/{id}/cancel', options: () => ({ params: { id: randomUUID() }, body: {} }) },
   { method: 'post', template: '/orders/{id}/review', options: () => ({ params: { id: randomUUID() }, body: { decision: 'approve' } }) },
   { method: 'get', template: '/metrics', options: () => ({}) },
+  { method: 'get', template: '/orders/{id}/events', options: () => ({ params: { id: randomUUID() } }) },
 ];
 
 /** A TCP server that accepts connections and never says a word: a Temporal frontend that has stalled. */
@@ -182,6 +188,7 @@ describe('the API against its generated OpenAPI document', () => {
         '/orders/{id}',
         '/orders/{id}/cancel',
         '/orders/{id}/review',
+        '/orders/{id}/events',
         '/healthz',
         '/livez',
         '/metrics',
@@ -263,6 +270,35 @@ describe('the API against its generated OpenAPI document', () => {
     expect(ended.body.events.at(-1).type).toBe('OrderCompleted');
     expect((await call('get', '/orders/{id}', { params: { id: randomUUID() } })).status).toBe(404);
     expect((await call('get', '/orders/{id}', { params: { id: 'not-a-uuid' } })).status).toBe(404);
+    // The live feed of an ended order: its whole log, then the end (the stream closes, so the body can be read whole).
+    const feed = await call('get', '/orders/{id}/events', { params: { id: body.orderId } });
+    expect(feed.status).toBe(200);
+    expect(feed.body).toContain('event: OrderCompleted');
+    expect(feed.body).toContain('event: end');
+    expect((await call('get', '/orders/{id}/events', { params: { id: randomUUID() } })).status).toBe(404);
+  });
+
+  it('GET /orders: 200 with the caller’s own orders newest first, page by page (an operator sees every order); 400 for a bad limit or cursor', async () => {
+    const mine = [(await placeOrder(validOrder())).body.orderId as string, (await placeOrder(validOrder())).body.orderId as string];
+    const list = async (options: CallOptions = {}) => (await call('get', '/orders', options)).body as { orders: any[]; nextCursor: string | null };
+    const listed = await eventually(async () => {
+      const { orders } = await list({ query: { limit: '100' } });
+      return mine.every((id) => orders.some((o) => o.orderId === id)) ? orders : undefined;
+    }, 'the orders to be listed');
+    expect(listed.map((o) => o.createdAt)).toEqual(listed.map((o) => o.createdAt as string).sort((a, b) => b.localeCompare(a)));
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await list({ query: { limit: '1', ...(cursor ? { cursor } : {}) } });
+      paged.push(...page.orders.map((o) => o.orderId as string));
+      cursor = page.nextCursor;
+    } while (cursor && paged.length <= listed.length);
+    expect(paged).toEqual(listed.map((o) => o.orderId));
+    expect((await list({ as: 'otherStorefront' })).orders.filter((o) => mine.includes(o.orderId))).toEqual([]);
+    expect((await list({ as: 'operator', query: { limit: '100' } })).orders.map((o) => o.orderId)).toEqual(expect.arrayContaining(mine));
+    const bad = await call('get', '/orders', { query: { limit: '0', cursor: 'not-a-cursor' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.fields.map((f: { field: string }) => f.field).sort()).toEqual(['query.cursor', 'query.limit']);
   });
 
   it('POST /orders/{id}/cancel: 202, 400, 404, 409 and 413', async () => {
