@@ -89,7 +89,7 @@ const storedEvents = (order: StoredOrder | null): OrderEventView[] =>
   (order?.events ?? []).map((e) => ({ type: e.type, at: e.createdAt.toISOString(), data: (e.data ?? {}) as Record<string, unknown> }));
 
 /** The subject part of an identity key (`issuer#subject`), for showing who placed an order. */
-const subjectOf = (key: string) => key.slice(key.lastIndexOf('#') + 1);
+export const subjectOf = (key: string) => key.slice(key.lastIndexOf('#') + 1);
 
 /** An order as the database holds it: once it has ended, its final state no longer needs the workflow. */
 export function storedOrderView(order: StoredOrder): OrderView {

@@ -17,19 +17,23 @@ import {
   type OrderTimings,
   type PlaceOrderInput,
 } from '../contracts/orders';
+import type { FailureReason } from '../contracts/errors';
 import { ordersCreated } from '../lib/metrics';
 import type { orderWorkflow } from '../workflows';
 import type { Catalogue } from './catalogue';
 import { HttpError, noOrder } from './errors';
 import { hasAny, principalOf } from './authentication';
-import { liveOrderView, storedOrderView, type OrderAccess } from './order-access';
+import { liveOrderView, seesEveryOrder, storedOrderView, subjectOf, type OrderAccess } from './order-access';
 import { defineRoute, mount, type Guards } from './routes';
 import {
   acceptedOrderSchema,
   cancelOrderSchema,
   cancellingSchema,
+  encodeOrderCursor,
   errorSchema,
+  listOrdersQuery,
   orderIdFromKey,
+  orderPageSchema,
   orderParams,
   orderViewSchema,
   placeOrderHeaders,
@@ -74,6 +78,23 @@ export const placeOrderRoute = defineRoute({
   },
 });
 
+export const listOrdersRoute = defineRoute({
+  method: 'get',
+  path: '/orders',
+  operationId: 'listOrders',
+  tag: 'orders',
+  access: { scopes: [SCOPES.read, SCOPES.operate, SCOPES.review] },
+  summary: 'A page of orders, newest first',
+  description:
+    'With orders:read, the orders this client placed; operators and reviewers see every order. Read from the orders database, never the workflows: ' +
+    'an order in flight shows the status of its last published step (GET /orders/{id} has the live one). `nextCursor` names the next page.',
+  query: listOrdersQuery,
+  responses: {
+    200: { description: 'a page of orders', body: orderPageSchema },
+    400: { description: 'fields at fault: `query.limit` or `query.cursor`', body: errorSchema },
+  },
+});
+
 export const getOrderRoute = defineRoute({
   method: 'get',
   path: '/orders/{id}',
@@ -112,7 +133,7 @@ export const cancelOrderRoute = defineRoute({
   },
 });
 
-export const orderRoutes = [placeOrderRoute, getOrderRoute, cancelOrderRoute];
+export const orderRoutes = [placeOrderRoute, listOrdersRoute, getOrderRoute, cancelOrderRoute];
 
 export interface OrdersDeps {
   guards: Guards;
@@ -201,6 +222,49 @@ export function ordersRouter({ guards, client, db, access, catalogue, timings }:
     },
     { body: placeOrderBody },
   );
+
+  mount(router, guards, listOrdersRoute, async function listOrders({ query: { limit, cursor } }, _req, res) {
+    const principal = principalOf(res.locals);
+    // Newest first, and the ID breaks ties between orders placed in the same millisecond.
+    const rows = await db.order.findMany({
+      where: {
+        ...(seesEveryOrder(principal) ? {} : { placedBy: principal.key }),
+        ...(cursor ? { OR: [{ createdAt: { lt: cursor.createdAt } }, { createdAt: cursor.createdAt, id: { lt: cursor.id } }] } : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: limit + 1,
+      select: {
+        id: true,
+        customerId: true,
+        status: true,
+        totalAmount: true,
+        currency: true,
+        failureReason: true,
+        placedBy: true,
+        createdAt: true,
+        updatedAt: true,
+      },
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      status: 200,
+      body: {
+        orders: page.map((o) => ({
+          orderId: o.id,
+          customerId: o.customerId,
+          status: o.status as OrderStatus,
+          total: o.totalAmount,
+          currency: o.currency,
+          ...(o.failureReason ? { failureReason: o.failureReason as FailureReason } : {}),
+          placedBy: subjectOf(o.placedBy),
+          createdAt: o.createdAt.toISOString(),
+          updatedAt: o.updatedAt.toISOString(),
+        })),
+        nextCursor: rows.length > limit && last ? encodeOrderCursor({ createdAt: last.createdAt, id: last.id }) : null,
+      },
+    };
+  });
 
   mount(router, guards, getOrderRoute, async function getOrder({ params: { id } }, _req, res) {
     const principal = principalOf(res.locals);

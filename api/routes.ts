@@ -31,6 +31,8 @@ export interface Route {
   tag: string;
   access: Access;
   params?: z.ZodObject;
+  /** the query string's parameters */
+  query?: z.ZodObject;
   headers?: z.ZodObject;
   body?: z.ZodType;
   responses: Record<number, Reply>;
@@ -47,6 +49,7 @@ type Parsed<S> = S extends z.ZodType ? z.output<S> : undefined;
 /** What the handler receives: each part parsed by its schema. */
 export interface Input<R extends Route> {
   params: Parsed<R['params']>;
+  query: Parsed<R['query']>;
   headers: Parsed<R['headers']>;
   body: Parsed<R['body']>;
 }
@@ -83,21 +86,27 @@ export interface Guards {
 
 /**
  * The one validation middleware: path parameters (404 when they cannot name anything), then
- * headers and body together, so a 400 lists every field at fault (`headers.idempotency-key`,
- * `body.items.0.quantity`, …). `body` may be the route's schema with refinements that need the
- * app's dependencies (the catalogue's SKU check); the document shows the route's own.
+ * query, headers and body together, so a 400 lists every field at fault (`query.limit`,
+ * `headers.idempotency-key`, `body.items.0.quantity`, …). `body` may be the route's schema with
+ * refinements that need the app's dependencies (the catalogue's SKU check); the document shows
+ * the route's own.
  */
 export function validate(route: Route, body: z.ZodType | undefined = route.body): RequestHandler {
   return async (req, res, next) => {
     const params = await route.params?.safeParseAsync(req.params);
     if (params && !params.success) throw route.notFound?.(req.params as Record<string, string>) ?? new HttpError(404, 'not_found', `nothing at ${req.path}`);
-    const [headers, parsedBody] = await Promise.all([route.headers?.safeParseAsync(req.headers), body?.safeParseAsync(req.body ?? {})]);
+    const [query, headers, parsedBody] = await Promise.all([
+      route.query?.safeParseAsync(req.query),
+      route.headers?.safeParseAsync(req.headers),
+      body?.safeParseAsync(req.body ?? {}),
+    ]);
     const problems = [
+      ...(query && !query.success ? fieldErrors(query.error, ['query']) : []),
       ...(headers && !headers.success ? fieldErrors(headers.error, ['headers']) : []),
       ...(parsedBody && !parsedBody.success ? fieldErrors(parsedBody.error, ['body']) : []),
     ];
     if (problems.length > 0) throw validationFailed(problems);
-    res.locals.input = { params: params?.data, headers: headers?.data, body: parsedBody?.data };
+    res.locals.input = { params: params?.data, query: query?.data, headers: headers?.data, body: parsedBody?.data };
     next();
   };
 }

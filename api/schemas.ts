@@ -164,6 +164,52 @@ export const orderViewSchema = z
   .meta({ id: 'Order' });
 export type OrderView = z.infer<typeof orderViewSchema>;
 
+/** Where a page of GET /orders ends: the last order's creation time and ID, opaque to callers (base64url). */
+export interface OrderCursor {
+  createdAt: Date;
+  id: string;
+}
+export const encodeOrderCursor = ({ createdAt, id }: OrderCursor): string => Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+const CURSOR_MESSAGE = 'must be a nextCursor from an earlier page';
+const orderCursorSchema = z
+  .string()
+  .max(200)
+  .transform((text, ctx): OrderCursor => {
+    const [at = '', id = ''] = Buffer.from(text, 'base64url').toString('utf8').split('|');
+    const createdAt = new Date(at);
+    if (!/^\d{4}-\d\d-\d\dT[\d:.]+Z$/.test(at) || Number.isNaN(createdAt.getTime()) || !z.uuid().safeParse(id).success) {
+      ctx.addIssue({ code: 'custom', message: CURSOR_MESSAGE });
+      return z.NEVER;
+    }
+    return { createdAt, id: id.toLowerCase() };
+  });
+
+export const listOrdersQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).meta({ description: 'orders on this page, 1 to 100' }),
+  cursor: orderCursorSchema.optional().meta({ description: 'the `nextCursor` of the previous page; none for the newest orders' }),
+});
+
+export const orderSummarySchema = z
+  .object({
+    orderId: z.uuid(),
+    customerId: z.string(),
+    status: orderStatusSchema,
+    total: z.number().int().nullable().meta({ description: 'minor units; null until the stock is priced' }),
+    currency: z.string().nullable(),
+    failureReason: z.enum(FailureReason).optional(),
+    placedBy: z.string().meta({ description: 'the client that placed the order (its token’s subject)' }),
+    createdAt: z.string().meta({ description: 'when the order was placed (ISO 8601)', format: 'date-time' }),
+    updatedAt: z.string().meta({ description: 'when the orders database last recorded a step of it (ISO 8601)', format: 'date-time' }),
+  })
+  .meta({ id: 'OrderSummary' });
+
+export const orderPageSchema = z
+  .object({
+    orders: z.array(orderSummarySchema).meta({ description: 'newest first' }),
+    nextCursor: z.string().nullable().meta({ description: 'pass as `cursor` for the next page; null on the last page' }),
+  })
+  .meta({ id: 'OrderPage' });
+
 export const cancellingSchema = z.object({ orderId: z.uuid(), status: z.literal('CANCELLING'), previousStatus: orderStatusSchema }).meta({ id: 'Cancelling' });
 
 export const reviewResultSchema = z.object({ orderId: z.uuid(), decision: z.enum(['approve', 'reject']) }).meta({ id: 'ReviewResult' });

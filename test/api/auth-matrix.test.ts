@@ -54,6 +54,7 @@ interface Sample {
 /** One sample per route that needs a token, by operationId: a route added without one fails the first test below. */
 const SAMPLES: Record<string, () => Sample> = {
   placeOrder: () => ({ body: validOrder(), headers: { 'Idempotency-Key': randomUUID() }, allowed: 202 }),
+  listOrders: () => ({ allowed: 200 }),
   getOrder: () => ({ params: { id: randomUUID() }, allowed: 404 }),
   cancelOrder: () => ({ params: { id: randomUUID() }, body: {}, allowed: 404 }),
   reviewOrder: () => ({ params: { id: randomUUID() }, body: { decision: 'approve' }, allowed: 404 }),
