@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { LOCAL_WORKER_BASE_PORT } from '../api/config';
 import { LOCAL_AUTH_PORT } from '../auth/config';
@@ -7,10 +8,11 @@ import { LOCAL_PG_PORT, parseEnv } from '../lib/config';
 import { DEV_CLIENTS, ensureClients } from '../lib/infra/clients';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
 import { ensureKeyringFile } from '../lib/infra/keyring-file';
-import { DATA_DIR } from '../lib/infra/paths';
+import { DATA_DIR, TOOLS_DIR } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type PoolCounts } from '../lib/infra/platform';
 import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer, waitForTemporal, type RunningTemporal } from '../lib/infra/temporal';
+import { startTemporalCluster, startTemporalUi, type RunningTemporalCluster, type RunningTemporalUi } from '../lib/infra/temporal-cluster';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import { temporalConnectionSettings } from '../lib/temporal/connection';
@@ -41,6 +43,48 @@ const config = parseEnv(
 
 const say = (msg: string) => console.log(`[start] ${msg}`);
 const SECRETS_DIR = join(DATA_DIR, 'secrets');
+/** `npm start -- --cluster`: Temporal as a local multi-node cluster (mTLS, state in the embedded PostgreSQL) instead of the dev server. */
+const CLUSTER = process.argv.slice(2).includes('--cluster');
+const CLUSTER_DIR = join(DATA_DIR, 'cluster');
+
+/**
+ * The local cluster (lib/infra/temporal-cluster.ts: frontend, matching, worker and two history
+ * nodes as processes, mTLS), reached with the connection factory's own settings as the platform
+ * will reach it, and its Web UI on a loopback port for the codec server to serve.
+ */
+async function startLocalCluster(postgresAdminUrl: string, codecUrl: string): Promise<{ cluster: RunningTemporalCluster; ui: RunningTemporalUi }> {
+  if (!existsSync(join(TOOLS_DIR, 'go', 'bin', 'temporal-server'))) {
+    say('first --cluster run: building temporal-server, its SQL tool and the Web UI server from source into .tools/ (10-20 minutes, once)…');
+  }
+  const { namespace } = temporalConnectionSettings();
+  const cluster = await startTemporalCluster({ postgresAdminUrl, dataDir: CLUSTER_DIR, frontendPort: config.TEMPORAL_PORT, namespaces: [namespace], log: say });
+  try {
+    await waitForTemporal(temporalConnectionSettings({ ...process.env, ...cluster.env }).connection, [namespace]);
+    const ui = await startTemporalUi({
+      address: cluster.address,
+      ...(cluster.tls ? { tls: cluster.tls } : {}),
+      // The UI decodes on its own origin: the codec server serves both.
+      codecEndpoint: codecUrl,
+      defaultNamespace: namespace,
+      dataDir: join(CLUSTER_DIR, 'ui'),
+      log: say,
+    });
+    return { cluster, ui };
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+}
+
+/** The summary's lines about the cluster: where it is, its shape, and the settings a CLI or an SDK client needs to reach it. */
+function clusterSummary(cluster: RunningTemporalCluster, cli: string): string[] {
+  const historyNodes = cluster.nodes.filter((n) => n.service === 'history').length;
+  const settings = Object.entries(cluster.env).map(([k, v]) => `${k}=${v}`);
+  return [
+    `  Temporal     ${cluster.address}   (local cluster, mTLS: frontend, matching, worker and ${historyNodes} history nodes, ${cluster.shards} shards; state in PostgreSQL database ${cluster.databases.persistence}, node logs in ${relative(process.cwd(), join(CLUSTER_DIR, 'logs'))})`,
+    `  Temporal CLI ${settings.join(' \\\n                 ')} \\\n               ${relative(process.cwd(), cli)} workflow list`,
+  ];
+}
 
 /** Which ports each pool's processes serve on, as launchPlatform assigns them (METRICS_BASE_PORT + n, in pool order). */
 function workerPorts(counts: PoolCounts): string {
@@ -58,6 +102,8 @@ const started = Date.now();
 async function main() {
   let postgres: RunningPostgres | undefined;
   let temporal: RunningTemporal | undefined;
+  let cluster: RunningTemporalCluster | undefined;
+  let ui: RunningTemporalUi | undefined;
   let platform: Awaited<ReturnType<typeof launchPlatform>> | undefined;
 
   let stopping = false;
@@ -67,6 +113,8 @@ async function main() {
     const stopStarted = Date.now();
     say('stopping: the pools drain their in-flight tasks first…');
     await platform?.stop();
+    await ui?.stop();
+    await cluster?.stop();
     await temporal?.stop();
     // On Ctrl-C the terminal has already signalled PostgreSQL itself; then there is nothing to wait for.
     await Promise.race([postgres?.stop(), new Promise((r) => setTimeout(r, 3000))]);
@@ -93,20 +141,27 @@ async function main() {
 
     const given = Object.fromEntries(DATABASES.map((db) => [db, process.env[databaseUrlVar(db)]])) as Record<DatabaseName, string | undefined>;
     const missing = DATABASES.filter((db) => !given[db]);
-    if (missing.length > 0) {
+    // The cluster keeps its state in the embedded PostgreSQL, whatever holds the services' databases.
+    if (missing.length > 0 || CLUSTER) {
       postgres = await startEmbeddedPostgres({ dataDir: join(DATA_DIR, 'postgres'), port: config.PG_PORT, log: say });
       say(`postgres on 127.0.0.1:${config.PG_PORT} (data in .data/postgres)`);
     }
     const urls = Object.fromEntries(DATABASES.map((db) => [db, given[db] ?? postgresUrl(config.PG_PORT, db)])) as Record<DatabaseName, string>;
-    await prepareDatabases(urls, postgres ? { adminUrl: postgres.url('postgres') } : undefined);
+    await prepareDatabases(urls, postgres && missing.length > 0 ? { adminUrl: postgres.url('postgres') } : undefined);
     say('databases migrated and seeded');
     const clients = await ensureClients(urls.auth, DEV_CLIENTS, { rememberIn: join(SECRETS_DIR, 'dev-clients.json') });
 
     const codecUrl = `http://127.0.0.1:${config.TEMPORAL_UI_PORT}`;
     let temporalAddress = config.TEMPORAL_ADDRESS;
     let uiUpstream: string | undefined;
-    if (temporalAddress) {
+    if (temporalAddress && CLUSTER) {
+      throw new Error('--cluster starts a Temporal cluster of its own: unset TEMPORAL_ADDRESS, or leave out --cluster to use the server it names');
+    } else if (temporalAddress) {
       await waitForTemporal(temporalConnectionSettings().connection);
+    } else if (CLUSTER) {
+      ({ cluster, ui } = await startLocalCluster(postgres!.url('postgres'), codecUrl));
+      temporalAddress = cluster.address;
+      uiUpstream = ui.url;
     } else {
       const devUiPort = await freePort();
       temporal = await startTemporalDevServer({
@@ -129,6 +184,8 @@ async function main() {
         ...process.env,
         ...keyringEnv,
         TEMPORAL_ADDRESS: temporalAddress,
+        // the cluster's TEMPORAL_TLS_*: every process reaches it with the client certificate
+        ...cluster?.env,
         WORKFLOW_BUNDLE_PATH: bundle,
         // The processes share this terminal: readable lines for a person, JSON lines anywhere else (CI, a file, a pipe).
         LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? '1' : '0'),
@@ -155,10 +212,10 @@ async function main() {
         `  API docs     ${platform.apiUrl}/docs   (OpenAPI: ${platform.apiUrl}/openapi.json)`,
         `  Auth         ${platform.authUrl}   (token endpoint /oauth/token, keys /.well-known/jwks.json)`,
         `  Health       ${platform.apiUrl}/healthz`,
-        temporal
+        temporal || ui
           ? `  Temporal UI  ${codecUrl}   (sign in as ${operator.id}: payloads are encrypted, operators see them decrypted)`
           : `  Codec server ${codecUrl}/decode   (point your Web UI's codec endpoint here)`,
-        `  Temporal     ${temporalAddress}`,
+        ...(cluster ? clusterSummary(cluster, tools.cli) : [`  Temporal     ${temporalAddress}`]),
         `  Pools        ${POOLS.map((p) => `${p}×${counts[p]}`).join('  ')}`,
         `  Workers      ${workerPorts(counts)}   (/metrics, /healthz, /livez; inventory also /products)`,
         `  Metrics      ${platform.apiUrl}/metrics (needs metrics:read) and each worker's /metrics`,
