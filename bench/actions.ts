@@ -1,5 +1,6 @@
 /**
- * Temporal's own count of billable actions, from the dev server's Prometheus endpoint: the
+ * Temporal's own count of billable actions, from the server's Prometheus endpoint (the dev server's,
+ * or each node's of a cluster, where the frontend counts them): the
  * counter `action`, labelled `action_type` (`grpc_StartWorkflowExecution`,
  * `command_ScheduleActivityTask`, `grpc_SignalWorkflowExecution`, …) and `namespace`. The server
  * publishes it about once a second, so a count read less than a second after the work it counts
@@ -38,4 +39,17 @@ export function actionsBetween(before: ActionCounts, after: ActionCounts, namesp
     if (delta > 0) spent[type] = delta;
   }
   return spent;
+}
+
+/** Several servers' counts as one (a cluster's nodes): each series added up across them. */
+export function sumActions(counts: ActionCounts[]): ActionCounts {
+  const total: ActionCounts = new Map();
+  for (const count of counts) {
+    for (const [namespace, byType] of count) {
+      const into = total.get(namespace) ?? new Map<string, number>();
+      for (const [type, n] of byType) into.set(type, (into.get(type) ?? 0) + n);
+      total.set(namespace, into);
+    }
+  }
+  return total;
 }

@@ -58,8 +58,19 @@ export interface OpenLoopRow {
  * The floor of the 2026-11 runs was another workflow: twelve no-ops on the queues of the platform's own
  * twelve steps, where the floor now runs one per call a completed order makes to another service.
  */
+/** The Temporal a run measured on (absent from results written before the cluster runs: the dev server). */
+export interface BenchTemporal {
+  kind: 'dev-server' | 'cluster';
+  history_nodes: number;
+  shards: number;
+  mtls: boolean;
+  /** where Temporal keeps its state: the dev server's SQLite file (or memory), the cluster's PostgreSQL */
+  persistence: 'sqlite' | 'memory' | 'postgresql';
+}
+
 export interface BenchResults {
   at: string;
+  temporal?: BenchTemporal;
   machine: { cpus: number; cpu_model?: string; memory_gb: number; node: string };
   settings: {
     seconds_per_level: number;

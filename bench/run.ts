@@ -11,6 +11,7 @@ import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, stopProcess, waitForHttp, type PoolCounts } from '../lib/infra/platform';
 import { postgresUrl, startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
+import { startTemporalCluster } from '../lib/infra/temporal-cluster';
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import { connectClient, temporalConnectionSettings } from '../lib/temporal/connection';
@@ -18,11 +19,11 @@ import { SCOPES } from '../contracts/auth';
 import { keyringJson, withNewKey } from '../lib/temporal/codec';
 import { ensureClients, tokenSource } from '../lib/infra/clients';
 import type { floorWorkflow } from './floor-workflow';
-import { actionsBetween, scrapeActions, type ActionCounts } from './actions';
+import { actionsBetween, scrapeActions, sumActions, type ActionCounts } from './actions';
 import { renderChart } from './chart';
 import { FLOOR_NAMESPACE, FLOOR_WORKFLOW_TASK_QUEUE } from './floor-contract';
 import { startFloorWorkers } from './floor-workers';
-import type { BenchResults, OpenLoopRow, SweepRow } from './results';
+import type { BenchResults, BenchTemporal, OpenLoopRow, SweepRow } from './results';
 import { apiEnv } from '../api/config';
 import { parseEnv } from '../lib/config';
 import { inventoryPool } from '../workers/inventory';
@@ -39,6 +40,12 @@ import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown
  * Temporal's billable actions per order (the server's own `action` counter, the platform in its
  * namespace, the floor in `floor`) and the CPU per order of every process. Everything it starts is
  * its own, on free ports.
+ *
+ * Temporal is the dev server, as `npm start` runs it; with `--cluster`, the local multi-node cluster
+ * (`npm start -- --cluster`: frontend, matching, worker and two history nodes, 16 shards, mTLS, its
+ * state in the bench's PostgreSQL), which every process and the floor reach with the client
+ * certificate from their environment; with `--compare-cluster`, the whole bench on the dev server
+ * and then on the cluster, in one invocation, and the two side by side at the end.
  */
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 30);
 /** each level alternates platform and floor this many times (SECONDS split between the turns) */
@@ -52,6 +59,13 @@ const counts: PoolCounts = {
   payments: Number(process.env.PAYMENTS_WORKERS ?? 1),
   shipping: Number(process.env.SHIPPING_WORKERS ?? 1),
 };
+
+const ARGS = process.argv.slice(2);
+const TEMPORAL_KINDS: Array<BenchTemporal['kind']> = ARGS.includes('--compare-cluster')
+  ? ['dev-server', 'cluster']
+  : ARGS.includes('--cluster')
+    ? ['cluster']
+    : ['dev-server'];
 
 const say = (msg: string) => console.log(`[bench] ${msg}`);
 const pct = (values: number[], p: number) => {
@@ -113,10 +127,66 @@ const orderBody = (i: number) =>
 /** What a failed run must stop before it exits, last started first (Temporal and PostgreSQL run in their own process groups). */
 const startedProcesses: Array<() => Promise<unknown>> = [];
 
+/** The Temporal a run measures on: how its processes reach it, and its own count of billable actions. */
+interface TemporalUnderBench {
+  shape: BenchTemporal;
+  /** TEMPORAL_ADDRESS, and for the cluster TEMPORAL_TLS_*: what every process and the floor get */
+  env: Record<string, string>;
+  actionCounts: () => Promise<ActionCounts>;
+  stop: () => Promise<void>;
+}
+
+async function startTemporal(
+  kind: BenchTemporal['kind'],
+  { dir, postgresAdminUrl, namespaces }: { dir: string; postgresAdminUrl: string; namespaces: string[] },
+): Promise<TemporalUnderBench> {
+  if (kind === 'cluster') {
+    const cluster = await startTemporalCluster({ postgresAdminUrl, dataDir: join(dir, 'cluster'), namespaces, log: say });
+    // The `action` counter is the frontend's (its gRPC interceptor counts the WorkflowService calls and
+    // the commands of each completed workflow task); every node is scraped and summed, so a count
+    // never depends on which node happens to serve it.
+    const metricsUrls = cluster.nodes.map((n) => n.metricsUrl);
+    return {
+      shape: {
+        kind,
+        history_nodes: cluster.nodes.filter((n) => n.service === 'history').length,
+        shards: cluster.shards,
+        mtls: !!cluster.tls,
+        persistence: 'postgresql',
+      },
+      env: cluster.env,
+      actionCounts: async () => sumActions(await Promise.all(metricsUrls.map((url) => scrapeActions(url)))),
+      stop: () => cluster.stop(),
+    };
+  }
+  // Like npm start, a file-backed server (BENCH_TEMPORAL_DB=memory measures the in-memory one).
+  const memory = process.env.BENCH_TEMPORAL_DB === 'memory';
+  const temporal = await startTemporalDevServer({
+    cli: (await ensureTemporalTools(say)).cli,
+    port: await freePort(),
+    ...(memory ? {} : { dbFile: join(dir, 'temporal.db') }),
+    namespaces,
+    metricsPort: await freePort(),
+  });
+  return {
+    shape: { kind, history_nodes: 1, shards: 1, mtls: false, persistence: memory ? 'memory' : 'sqlite' },
+    env: { TEMPORAL_ADDRESS: temporal.address },
+    actionCounts: () => scrapeActions(temporal.metricsUrl!),
+    stop: () => temporal.stop(),
+  };
+}
+
 async function main() {
+  const runs: BenchResults[] = [];
+  for (const kind of TEMPORAL_KINDS) runs.push(await bench(kind));
+  if (runs.length > 1) console.log(`\n${compareRuns(runs)}`);
+}
+
+/** One whole run of the benchmark on one kind of Temporal; writes its results file and returns them. */
+async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
   const started = Date.now();
-  const tools = await ensureTemporalTools(say);
-  const dir = join(DATA_DIR, 'bench');
+  say(`on the ${kind === 'cluster' ? 'multi-node Temporal cluster (mTLS)' : 'Temporal dev server'}`);
+  const dir = join(DATA_DIR, 'bench', kind);
   await rm(dir, { recursive: true, force: true });
   const pgPort = await freePort();
   const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: pgPort, fresh: true });
@@ -128,25 +198,18 @@ async function main() {
   await inventory.connect();
   await inventory.query('UPDATE products SET stock = 10000000');
   await inventory.end();
-  // Like npm start, a file-backed server (BENCH_TEMPORAL_DB=memory measures the in-memory one).
   // The platform's namespace is the one its processes are configured with (TEMPORAL_NAMESPACE).
   const platformNamespace = temporalConnectionSettings().namespace;
-  const temporal = await startTemporalDevServer({
-    cli: tools.cli,
-    port: await freePort(),
-    ...(process.env.BENCH_TEMPORAL_DB === 'memory' ? {} : { dbFile: join(dir, 'temporal.db') }),
-    namespaces: [platformNamespace, FLOOR_NAMESPACE],
-    metricsPort: await freePort(),
-  });
+  const temporal = await startTemporal(kind, { dir, postgresAdminUrl: postgres.url('postgres'), namespaces: [platformNamespace, FLOOR_NAMESPACE] });
   startedProcesses.push(() => temporal.stop());
-  const actionCounts = () => scrapeActions(temporal.metricsUrl!);
+  const { actionCounts } = temporal;
   const bundle = await buildWorkflowBundle();
   const apiPort = await freePort();
   const env = {
     // payloads are encrypted as in production: the codec's cost is part of the platform's
     PAYLOAD_KEYRING: keyringJson(withNewKey(undefined, 'bench')),
     ...process.env,
-    TEMPORAL_ADDRESS: temporal.address,
+    ...temporal.env,
     WORKFLOW_BUNDLE_PATH: bundle,
     LOG_LEVEL: 'warn',
     REVIEW_ABOVE: '0',
@@ -493,6 +556,7 @@ async function main() {
   const saturated = sweep.reduce<(typeof sweep)[number] | undefined>((best, r) => (!best || r.orders_per_s > best.orders_per_s ? r : best), undefined);
   const results: BenchResults = {
     at: new Date().toISOString(),
+    temporal: temporal.shape,
     machine: { cpus: cpus().length, cpu_model: cpus()[0]?.model, memory_gb: round(totalmem() / 2 ** 30), node: process.version },
     settings: {
       seconds_per_level: SECONDS,
@@ -539,6 +603,46 @@ async function main() {
   await platform.stop();
   await temporal.stop();
   await postgres.stop();
+  startedProcesses.length = 0;
+  return results;
+}
+
+/** The runs of one invocation side by side: the saturated level's figures of each (the first run is the reference). */
+function compareRuns(runs: BenchResults[]): string {
+  const label = (r: BenchResults) =>
+    r.temporal?.kind === 'cluster' ? `cluster (${r.temporal.history_nodes} history nodes, ${r.temporal.shards} shards, mTLS)` : 'dev server';
+  const rows: Array<[string, (r: BenchResults) => string | number | null | undefined]> = [
+    ['orders in flight (saturation)', (r) => r.saturation_concurrency],
+    ['platform orders/s', (r) => r.orders_per_s],
+    ['end-to-end p50 / p99 ms', (r) => `${r.e2e_p50_ms} / ${r.e2e_p99_ms}`],
+    ['accept p99 ms', (r) => r.accept_p99_ms],
+    ['floor workflows/s', (r) => r.floor_orders_per_s],
+    ['floor_ratio', (r) => r.floor_ratio],
+    ['actions / order (floor)', (r) => `${r.actions_per_order} (${r.floor_actions_per_order})`],
+    ['CPU ms / order (floor)', (r) => `${r.cpu_ms_per_order} (${r.floor_cpu_ms_per_order})`],
+    [
+      'CPU ms / order: Temporal, PostgreSQL',
+      (r) => {
+        const level = r.sweep.find((s) => s.concurrency === r.saturation_concurrency);
+        const of = (name: string) => level?.cpu_ms_per_order_by_process?.[name] ?? 0;
+        return `${of('temporal server')}, ${of('postgres')}`;
+      },
+    ],
+    ['burst: drained s, lost', (r) => `${r.burst_drain_s}, ${r.burst_lost}`],
+    ['errors', (r) => r.sweep.reduce((n, s) => n + s.errors, 0)],
+  ];
+  const head = ['', ...runs.map(label)];
+  const lines = [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map(([name, of]) => `| ${[name, ...runs.map((r) => String(of(r) ?? '—'))].join(' | ')} |`),
+  ];
+  const [reference, ...others] = runs;
+  for (const r of others) {
+    if (reference?.orders_per_s && r.orders_per_s)
+      lines.push('', `${label(r)}: ${round(r.orders_per_s / reference.orders_per_s, 2)}× the ${label(reference)}'s orders/s in the same invocation`);
+  }
+  return lines.join('\n');
 }
 
 main().catch(async (err) => {
