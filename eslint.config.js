@@ -125,6 +125,12 @@ export default defineConfig(
     extends: [tseslint.configs.disableTypeChecked],
   },
 
+  {
+    // The demo shop's pages: ES modules that run in the browser.
+    files: ['shop/public/**/*.js'],
+    languageOptions: { globals: { ...globals.browser }, sourceType: 'module' },
+  },
+
   // Last, so no formatting rule fights prettier.
   prettier,
 );

@@ -16,6 +16,7 @@ import { startTemporalCluster, startTemporalUi, type RunningTemporalCluster, typ
 import { ensureTemporalTools } from '../lib/infra/tools';
 import { freePort } from '../lib/net';
 import { temporalConnectionSettings } from '../lib/temporal/connection';
+import { LOCAL_SHOP_PORT } from '../shop/config';
 
 /**
  * `npm start`: everything the platform needs, on this machine, with no set-up step. Servers
@@ -38,6 +39,12 @@ const config = parseEnv(
     INVENTORY_WORKERS: count,
     PAYMENTS_WORKERS: count,
     SHIPPING_WORKERS: count,
+    SHOP_PORT: z.coerce.number().int().min(1).max(65535).default(LOCAL_SHOP_PORT),
+    // The clients the demo shop acts as: the development storefront and operator unless these name others.
+    SHOP_CLIENT_ID: z.string().optional(),
+    SHOP_CLIENT_SECRET: z.string().optional(),
+    SHOP_OPERATOR_ID: z.string().optional(),
+    SHOP_OPERATOR_SECRET: z.string().optional(),
   }),
 );
 
@@ -177,6 +184,12 @@ async function main() {
       uiUpstream = temporal.uiUrl;
     }
 
+    const shop = {
+      port: config.SHOP_PORT,
+      storefront: config.SHOP_CLIENT_ID && config.SHOP_CLIENT_SECRET ? { id: config.SHOP_CLIENT_ID, secret: config.SHOP_CLIENT_SECRET } : clients.storefront,
+      operator:
+        config.SHOP_OPERATOR_ID && config.SHOP_OPERATOR_SECRET ? { id: config.SHOP_OPERATOR_ID, secret: config.SHOP_OPERATOR_SECRET } : clients.operator,
+    };
     const bundle = await buildWorkflowBundle();
     const counts = Object.fromEntries(POOLS.map((p) => [p, config[`${p.toUpperCase()}_WORKERS` as keyof typeof config]])) as PoolCounts;
     platform = await launchPlatform({
@@ -196,12 +209,14 @@ async function main() {
       authPort: config.AUTH_PORT,
       codecPort: config.TEMPORAL_UI_PORT,
       ...(uiUpstream ? { uiUpstream } : {}),
+      shop,
       restart: true,
       metricsBasePort: config.METRICS_BASE_PORT,
       log: say,
     });
     await waitForHttp(`${platform.apiUrl}/healthz`);
     await waitForHttp(`${platform.authUrl}/healthz`);
+    await waitForHttp(`${platform.shopUrl}/shop/healthz`);
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
     say(`ready in ${seconds}s`);
     const { storefront, reviewer, operator } = clients;
@@ -212,6 +227,7 @@ async function main() {
         `  API docs     ${platform.apiUrl}/docs   (OpenAPI: ${platform.apiUrl}/openapi.json)`,
         `  Auth         ${platform.authUrl}   (token endpoint /oauth/token, keys /.well-known/jwks.json)`,
         `  Health       ${platform.apiUrl}/healthz`,
+        `  Shop         ${platform.shopUrl}/shop   (try it as a customer; operators: ${platform.shopUrl}/shop/operator, sign in as ${shop.operator.id})`,
         temporal || ui
           ? `  Temporal UI  ${codecUrl}   (sign in as ${operator.id}: payloads are encrypted, operators see them decrypted)`
           : `  Codec server ${codecUrl}/decode   (point your Web UI's codec endpoint here)`,

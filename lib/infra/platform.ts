@@ -27,6 +27,8 @@ export interface PlatformOptions {
   codecPort?: number;
   /** a Web UI without sign-in of its own, served through the codec server to signed-in operators */
   uiUpstream?: string;
+  /** the demo shop (shop/: /shop, /shop/operator) on this port, acting as these clients, whose secrets go to its process alone; none runs no shop */
+  shop?: { port: number; storefront: ShopClient; operator?: ShopClient };
   /** write each process's output to <logDir>/<name>.log instead of this terminal */
   logDir?: string;
   /** start a crashed process again (npm start); tests leave crashes visible */
@@ -36,11 +38,19 @@ export interface PlatformOptions {
   log?: (msg: string) => void;
 }
 
+/** A client of the auth service that the demo shop acts as. */
+export interface ShopClient {
+  id: string;
+  secret: string;
+}
+
 export interface RunningPlatform {
   apiUrl: string;
   /** the auth service: the issuer of access tokens, with /oauth/token */
   authUrl: string;
   codecUrl?: string;
+  /** the demo shop, when one runs: its pages are under /shop */
+  shopUrl?: string;
   processes: () => ManagedProcess[];
   stop: () => Promise<void>;
 }
@@ -74,6 +84,7 @@ export async function launchPlatform({
   authPort,
   codecPort,
   uiUpstream,
+  shop,
   logDir,
   restart = false,
   metricsBasePort,
@@ -133,10 +144,25 @@ export async function launchPlatform({
     });
   }
 
+  const shopUrl = shop ? `http://127.0.0.1:${shop.port}` : undefined;
+  if (shop) {
+    start('shop', 'shop/main.ts', {
+      PORT: String(shop.port),
+      API_URL: `http://127.0.0.1:${apiPort}`,
+      AUTH_ISSUER: authUrl,
+      SHOP_CLIENT_ID: shop.storefront.id,
+      SHOP_CLIENT_SECRET: shop.storefront.secret,
+      ...(shop.operator ? { SHOP_OPERATOR_ID: shop.operator.id, SHOP_OPERATOR_SECRET: shop.operator.secret } : {}),
+      // The operator view links each order to the Web UI the codec server serves, unless env names another.
+      ...(codecUrl && uiUpstream && !env.TEMPORAL_UI_URL ? { TEMPORAL_UI_URL: codecUrl } : {}),
+    });
+  }
+
   return {
     apiUrl: `http://127.0.0.1:${apiPort}`,
     authUrl,
     ...(codecUrl ? { codecUrl } : {}),
+    ...(shopUrl ? { shopUrl } : {}),
     processes: () => [...running.values()],
     stop: async () => {
       stopping = true;
