@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { ORDER_TIMING_DEFAULTS, type OrderTimings } from '../contracts/orders';
-import { LOCAL_AUTH_PORT } from '../auth/config';
+import { LOCAL_AUTH_ISSUER } from '../auth/config';
 import { createAuthenticator, trustedIssuers, trustedIssuersSchema } from './authentication';
 import type { AppDeps } from './app';
-import { duration, localDatabaseUrl, logLevel, poolSize } from '../lib/config';
+import { duration, issuerUrl, jsonSetting, localDatabaseUrl, logLevel, poolSize, urlList } from '../lib/config';
 
 /** Defaults of the API's own timings; createApp falls back to the same when a test passes none. */
 export const API_DEFAULTS = {
@@ -15,20 +15,6 @@ export const API_DEFAULTS = {
   rateLimits: { windowMs: 60_000, perClientPerMinute: 600, publicPerMinute: 300 },
 } as const;
 
-/** A JSON setting, parsed then checked by `schema`; the message names what is wrong. */
-const json = <S extends z.ZodType>(schema: S) =>
-  z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
-
 /** `npm start`'s first worker HTTP port (METRICS_BASE_PORT); its processes take the next ports in pool order. */
 export const LOCAL_WORKER_BASE_PORT = 9464;
 const localWorker = (n: number) => `http://127.0.0.1:${LOCAL_WORKER_BASE_PORT + n}`;
@@ -37,17 +23,7 @@ const localWorker = (n: number) => `http://127.0.0.1:${LOCAL_WORKER_BASE_PORT + 
  * Base URLs of a pool's processes, comma-separated: the API asks each for /healthz (and
  * inventory's for /products). Empty for a pool run with no process: /healthz then says so.
  */
-const workerUrls = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((list) =>
-      list
-        .split(',')
-        .map((url) => url.trim().replace(/\/+$/, ''))
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.url()));
+const workerUrls = (fallback: string) => urlList(fallback);
 
 /** The API's configuration, from the environment (the benchmark reads its pool size from here too). */
 export const apiEnv = z.object({
@@ -76,14 +52,10 @@ export const apiEnv = z.object({
   // Every request answers within this (503 with Retry-After past it); the database statements too.
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(API_DEFAULTS.requestTimeoutMs),
   // The platform's auth service: tokens it signs carry this `iss`; its keys are at AUTH_JWKS_URL.
-  AUTH_ISSUER: z
-    .string()
-    .url()
-    .default(`http://127.0.0.1:${LOCAL_AUTH_PORT}`)
-    .transform((url) => url.replace(/\/+$/, '')),
+  AUTH_ISSUER: issuerUrl(LOCAL_AUTH_ISSUER),
   AUTH_JWKS_URL: z.string().url().optional(),
   // Company identity providers whose tokens the API also accepts (operators, reviewers): see README, "Authentication".
-  TRUSTED_ISSUERS: json(trustedIssuersSchema).default([]),
+  TRUSTED_ISSUERS: jsonSetting(trustedIssuersSchema).default([]),
   // How long the issuers' keys are cached; an unknown key id refreshes at once.
   API_JWKS_CACHE_MS: z.coerce.number().int().min(0).default(600_000),
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(API_DEFAULTS.rateLimits.windowMs),
@@ -96,16 +68,7 @@ export const apiEnv = z.object({
     .optional()
     .transform((v) => (v === undefined || v === '' || v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v)),
   // Browser origins allowed to call the API, comma-separated; none by default.
-  CORS_ORIGINS: z
-    .string()
-    .default('')
-    .transform((list) =>
-      list
-        .split(',')
-        .map((o) => o.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.url())),
+  CORS_ORIGINS: urlList(),
 });
 export type ApiConfig = z.infer<typeof apiEnv>;
 

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import type { Principal } from './authentication';
 
@@ -14,19 +14,20 @@ export interface RateLimits {
 
 const perWindow = (perMinute: number, windowMs: number) => Math.max(1, Math.ceil((perMinute * windowMs) / 60_000));
 
-/**
- * Per-client limits: a token's own limit (its client's `rate_limit_per_minute`) or the default,
- * counted in a store every API replica shares. Over the limit: 429 with Retry-After and the IETF
- * RateLimit headers (draft 8: `RateLimit-Policy` and `RateLimit`). When the store cannot be
- * reached the request goes through: a limit must not take the API down with its database.
- */
-export function clientRateLimit(store: Store, limits: RateLimits): RequestHandler {
+/** One fixed-window limiter over the shared store, answering 429 as every limit of the API does. */
+function limiter(
+  store: Store,
+  windowMs: number,
+  limit: number | ((req: Request, res: Response) => number),
+  keyGenerator: (req: Request, res: Response) => string,
+) {
   return rateLimit({
-    windowMs: limits.windowMs,
-    limit: (_req, res) => perWindow((res.locals.principal as Principal | undefined)?.rateLimitPerMinute ?? limits.perClientPerMinute, limits.windowMs),
-    keyGenerator: (req, res) => (res.locals.principal as Principal | undefined)?.key ?? ipKeyGenerator(req.ip ?? ''),
+    windowMs,
+    limit,
+    keyGenerator,
     standardHeaders: 'draft-8',
     legacyHeaders: false,
+    // The store unreachable: the request goes through, so a limit cannot take the API down with its database.
     passOnStoreError: true,
     store,
     handler: (_req, res, _next, options) => {
@@ -35,20 +36,24 @@ export function clientRateLimit(store: Store, limits: RateLimits): RequestHandle
   });
 }
 
+/**
+ * Per-client limits: a token's own limit (its client's `rate_limit_per_minute`) or the default,
+ * counted in a store every API replica shares. Over the limit: 429 with Retry-After and the IETF
+ * RateLimit headers (draft 8: `RateLimit-Policy` and `RateLimit`).
+ */
+export function clientRateLimit(store: Store, limits: RateLimits): RequestHandler {
+  const principal = (res: Response) => res.locals.principal as Principal | undefined;
+  return limiter(
+    store,
+    limits.windowMs,
+    (_req, res) => perWindow(principal(res)?.rateLimitPerMinute ?? limits.perClientPerMinute, limits.windowMs),
+    (req, res) => principal(res)?.key ?? ipKeyGenerator(req.ip ?? ''),
+  );
+}
+
 /** The public routes (the catalogue, health, the docs): per calling address. */
 export function publicRateLimit(store: Store, limits: RateLimits): RequestHandler {
-  return rateLimit({
-    windowMs: limits.windowMs,
-    limit: perWindow(limits.publicPerMinute, limits.windowMs),
-    keyGenerator: (req) => ipKeyGenerator(req.ip ?? ''),
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    passOnStoreError: true,
-    store,
-    handler: (_req, res, _next, options) => {
-      res.status(options.statusCode).json({ error: 'rate_limited', message: 'too many requests: wait Retry-After seconds' });
-    },
-  });
+  return limiter(store, limits.windowMs, perWindow(limits.publicPerMinute, limits.windowMs), (req) => ipKeyGenerator(req.ip ?? ''));
 }
 
 /**

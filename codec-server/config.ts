@@ -1,20 +1,9 @@
 import { z } from 'zod';
-import { LOCAL_AUTH_PORT } from '../auth/config';
+import { LOCAL_AUTH_ISSUER } from '../auth/config';
 import { trustedIssuersSchema } from '../api/authentication';
-import { logLevel } from '../lib/config';
+import { issuerUrl, jsonSetting, logLevel, urlList } from '../lib/config';
 
 export const LOCAL_CODEC_PORT = 8233;
-
-const urlList = z
-  .string()
-  .default('')
-  .transform((list) =>
-    list
-      .split(',')
-      .map((u) => u.trim().replace(/\/+$/, ''))
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.url()));
 
 /** The codec server's configuration, from the environment (the payload keyring comes from PAYLOAD_KEYRING[_FILE]). */
 export const codecEnv = z.object({
@@ -22,19 +11,11 @@ export const codecEnv = z.object({
   HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: logLevel,
   // Web UI origins allowed to call /encode and /decode from the browser (CORS), comma-separated.
-  CODEC_CORS_ORIGINS: urlList,
+  CODEC_CORS_ORIGINS: urlList(),
   // Whose operator tokens are accepted: the platform's auth service, and any company identity provider.
-  AUTH_ISSUER: z
-    .string()
-    .url()
-    .default(`http://127.0.0.1:${LOCAL_AUTH_PORT}`)
-    .transform((url) => url.replace(/\/+$/, '')),
+  AUTH_ISSUER: issuerUrl(LOCAL_AUTH_ISSUER),
   AUTH_JWKS_URL: z.string().url().optional(),
-  TRUSTED_ISSUERS: z
-    .string()
-    .default('[]')
-    .transform((text) => JSON.parse(text) as unknown)
-    .pipe(trustedIssuersSchema),
+  TRUSTED_ISSUERS: jsonSetting(trustedIssuersSchema).default([]),
   // A Temporal Web UI with no sign-in of its own (the dev server's): served through this server, for signed-in operators only.
   UI_UPSTREAM: z.string().url().optional(),
   // Set the session cookie's Secure flag (behind HTTPS); by default it follows the request's scheme.

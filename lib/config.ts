@@ -24,3 +24,38 @@ export const poolSize = (fallback: number) => z.coerce.number().int().min(1).max
 export const logLevel = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info');
 
 export const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration such as 48h or 7d');
+
+/** A comma-separated list of URLs (a trailing slash dropped from each); empty by default. */
+export const urlList = (fallback = '') =>
+  z
+    .string()
+    .default(fallback)
+    .transform((list) =>
+      list
+        .split(',')
+        .map((url) => url.trim().replace(/\/+$/, ''))
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url()));
+
+/** An issuer's URL as tokens carry it in `iss`: no trailing slash. */
+export const issuerUrl = (fallback: string) =>
+  z
+    .string()
+    .url()
+    .default(fallback)
+    .transform((url) => url.replace(/\/+$/, ''));
+
+/** A setting given as JSON, parsed, then checked by `schema`; the message names what is wrong. */
+export const jsonSetting = <S extends z.ZodType>(schema: S) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'not JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
