@@ -14,6 +14,15 @@ RUN npm ci --ignore-scripts --no-audit --no-fund \
  && npm rebuild esbuild @swc/core protobufjs
 
 COPY . .
+# Every worker's build ID is <package.json version>+<commit> unless WORKER_BUILD_ID says otherwise
+# (lib/temporal/versioning.ts). The image has no .git, so the commit is recorded here: pass it with
+# `--build-arg GIT_COMMIT=$(git rev-parse --short HEAD)`; without it, a digest of the sources stands in,
+# so two different images never share a build ID. Declared here, so it invalidates no layer above.
+ARG GIT_COMMIT=""
+RUN mkdir -p .build \
+ && if [ -n "$GIT_COMMIT" ]; then echo "$GIT_COMMIT"; \
+    else echo "src-$(find . -path ./node_modules -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-7)"; fi \
+    > .build/commit
 # Prisma clients (run.mjs points PRISMA_SCHEMA_ENGINE_BINARY at node itself: generate never runs it),
 # then the workflow bundle, so orders workers load it instead of each running webpack at start.
 RUN node scripts/run.mjs generate \

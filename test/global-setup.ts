@@ -21,6 +21,7 @@ export const TEST_NAMESPACES = [
   'tracing',
   'race',
   'data-errors',
+  'versioning',
 ] as const;
 
 declare module 'vitest' {

@@ -14,6 +14,8 @@ import { loadMonitoringConfig } from '../lib/monitoring';
 import { initTracing, type Tracing } from '../lib/tracing';
 import { connectWorker, temporalSettings, type TemporalSettings } from '../lib/temporal/connection';
 import { bundleOrderWorkflows } from '../lib/workflow-bundle';
+import { setCurrentPolicy, takeOverIfDue, versionKey, versioningEnv, workerVersion } from '../lib/temporal/versioning';
+import { SERVICES } from '../contracts/services';
 import { classifyDatabaseErrors } from '../activities/database-errors';
 import { freePort } from '../lib/net';
 
@@ -28,6 +30,8 @@ export const workerEnv = z.object({
   // (several processes of a pool on one host)
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   METRICS_HOST: z.string().default('127.0.0.1'),
+  // Worker Versioning: WORKER_DEPLOYMENT_NAME, WORKER_BUILD_ID, WORKER_SET_CURRENT (lib/temporal/versioning.ts)
+  ...versioningEnv,
 });
 export type WorkerEnv = z.infer<typeof workerEnv>;
 
@@ -144,6 +148,7 @@ export async function startPool<E extends WorkerEnv>(
   { connection, temporal, log, tracing, bundle, coreMetricsUrl }: PoolRuntime,
 ): Promise<StartedPool> {
   const workflows = spec.runsWorkflows ? (bundle ? { workflowBundle: bundle } : await workflowSource(config)) : {};
+  const version = workerVersion(config);
   const resources = await spec.build(config, log, temporal);
   const stopBackground = new AbortController();
   try {
@@ -159,11 +164,15 @@ export async function startPool<E extends WorkerEnv>(
       sinks: tracing.sinks,
       ...workflows,
       ...(spec.runsWorkflows && config.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
+      // Every pool is a version of one Worker Deployment. An order stays on the build it started on (PINNED, declared on
+      // orderWorkflow itself), and so do its activities: each build runs every pool.
+      workerDeploymentOptions: { useWorkerVersioning: true, version, defaultVersioningBehavior: 'PINNED' },
     });
     const server = await serveWorkerHttp(config.METRICS_PORT, config.METRICS_HOST, { coreMetricsUrl, routes: poolRoutes(resources, worker) });
     const { port } = server.address() as AddressInfo;
     const url = `http://${config.METRICS_HOST === '0.0.0.0' ? '127.0.0.1' : config.METRICS_HOST}:${port}`;
-    log.info({ taskQueue: spec.taskQueue, temporal: temporal.summary, url }, 'worker started');
+    log.info({ taskQueue: spec.taskQueue, temporal: temporal.summary, url, version: versionKey(version) }, 'worker started');
+    let settled = false;
     const finished = Promise.all([
       worker.run().finally(() => {
         stopBackground.abort();
@@ -171,7 +180,26 @@ export async function startPool<E extends WorkerEnv>(
         server.close();
       }),
       resources.background?.(stopBackground.signal),
-    ]).finally(() => resources.close());
+    ]).finally(() => {
+      settled = true;
+      return resources.close();
+    });
+    // Observed by the caller once returned; until then a failure of the worker only ends the wait below.
+    finished.catch(() => undefined);
+    await takeOverIfDue(
+      { connection, namespace: temporal.namespace, deploymentName: version.deploymentName, identity: `${spec.service}-worker ${versionKey(version)}` },
+      version.buildId,
+      setCurrentPolicy(config),
+      SERVICES,
+      {
+        stopped: () => settled,
+        onMissing: (queues) => log.warn({ version: versionKey(version), missing: queues }, 'made current with no pool polling these task queues'),
+      },
+    ).then(
+      (outcome) => log.info({ version: versionKey(version), outcome }, 'worker deployment version'),
+      // The pool still serves the orders pinned to its build; new ones reach it once an operator promotes it.
+      (err: unknown) => log.error({ err, version: versionKey(version) }, 'could not make this build current'),
+    );
     return {
       url,
       finished: finished.then(() => undefined),

@@ -1,4 +1,4 @@
-import { log, proxyActivities } from '@temporalio/workflow';
+import { log, proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { InventoryActivities } from '../activities/inventory';
 import type { OrderActivities } from '../activities/orders';
 import type { PaymentActivities } from '../activities/payments';
@@ -80,6 +80,9 @@ export async function reconciliationWorkflow(input: ReconciliationInput = {}): P
   log.info('reconciliation done', { ...report });
   return report;
 }
+// A sweep lasts minutes and runs every few: it moves to the newest build at its next task rather than
+// keep an old build's workers alive. So a change to it must still replay a sweep under way (patched()).
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, reconciliationWorkflow);
 
 /**
  * Shipments not yet verified, page by page: those of ended orders go to the shipping service, which

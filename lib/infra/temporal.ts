@@ -58,6 +58,19 @@ export const DEV_SERVER_DYNAMIC_CONFIG = [
   'matching.numTaskqueueWritePartitions=1',
 ];
 
+/**
+ * Worker Versioning, dev server only: a build that stops taking new orders is DRAINING until the
+ * server counts none of its pinned workflows open, and DRAINED after. The server first waits a grace
+ * period for visibility to catch up, then recounts every refresh interval: 3 minutes each by default,
+ * so a drained build showed DRAINING for up to 6 minutes. The dev server's visibility (SQLite) is
+ * current within its queue's next read, so 2 seconds each; the deployment script's `drain` and the
+ * versioning test wait on it. (Durations are JSON strings: the quotes are part of the value.)
+ */
+export const DEV_SERVER_VERSIONING_CONFIG = [
+  'matching.wv.VersionDrainageStatusVisibilityGracePeriod="2s"',
+  'matching.wv.VersionDrainageStatusRefreshInterval="2s"',
+];
+
 /** The Temporal CLI's dev server: a real Temporal (frontend, history, matching) with SQLite and the Web UI. */
 export async function startTemporalDevServer({
   cli,
@@ -81,7 +94,7 @@ export async function startTemporalDevServer({
     for (const pragma of sqlitePragmas) args.push('--sqlite-pragma', pragma);
   }
   for (const ns of namespaces) args.push('--namespace', ns);
-  for (const setting of process.env.TEMPORAL_DYNAMIC_CONFIG?.split(',').filter(Boolean) ?? DEV_SERVER_DYNAMIC_CONFIG) {
+  for (const setting of process.env.TEMPORAL_DYNAMIC_CONFIG?.split(',').filter(Boolean) ?? [...DEV_SERVER_DYNAMIC_CONFIG, ...DEV_SERVER_VERSIONING_CONFIG]) {
     args.push('--dynamic-config-value', setting);
   }
   const typeNames: Partial<Record<SearchAttributeType, string>> = { [SearchAttributeType.KEYWORD]: 'Keyword', [SearchAttributeType.DOUBLE]: 'Double' };

@@ -6,50 +6,66 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/infra/paths';
+import { packageVersion } from '../../lib/temporal/versioning';
 import { EncryptionCodec, ENCRYPTED_ENCODING } from '../../lib/temporal/codec';
 import { platformDataConverter } from '../../lib/temporal/connection';
+import { bundleOrderWorkflowsWithFingerprint, type FingerprintedBundle } from '../../lib/workflow-bundle';
 import { SCENARIOS } from '../support/scenarios';
-import { bundleWorkflows, quietRuntime } from '../support/workers';
+import { quietRuntime } from '../support/workers';
 import { REPLAY_KEYRING } from './keyring';
+import { HISTORIES_DIR, readHistoriesManifest, versionProblem } from './manifest';
 
 /**
- * Replays committed histories of real runs against today's workflow code. A change that would
- * break a running order's determinism fails here, before it reaches a worker.
- * Regenerate with `node --import tsx scripts/record-histories.ts <label>`.
+ * The committed histories of each version of the platform (histories/<version>/, README.md there),
+ * and the guard over them: today's workflow code must be the code today's version (package.json)
+ * recorded its histories with, and must replay them, and those of any older version whose orders
+ * are to move to later builds. A change that would alter a pinned build's histories without a new
+ * build ID fails here. Record with `node --import tsx scripts/record-histories.ts`.
  */
-const HISTORIES = join(PROJECT_ROOT, 'test', 'replay', 'histories');
-
+let today: FingerprintedBundle;
 let bundle: WorkflowBundle;
+const version = packageVersion();
+const manifest = readHistoriesManifest();
+
 beforeAll(async () => {
   quietRuntime();
-  bundle = await bundleWorkflows();
+  today = await bundleOrderWorkflowsWithFingerprint();
+  bundle = today.bundle;
 });
 
 async function committedHistories(): Promise<Array<{ label: string; scenario: string; path: string }>> {
   const out: Array<{ label: string; scenario: string; path: string }> = [];
-  const labels = (await readdir(HISTORIES, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+  const labels = (await readdir(HISTORIES_DIR, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
   for (const label of labels.sort()) {
-    for (const file of (await readdir(join(HISTORIES, label))).filter((f) => f.endsWith('.json')).sort()) {
-      out.push({ label, scenario: file.replace(/\.json$/, ''), path: join(HISTORIES, label, file) });
+    for (const file of (await readdir(join(HISTORIES_DIR, label))).filter((f) => f.endsWith('.json')).sort()) {
+      out.push({ label, scenario: file.replace(/\.json$/, ''), path: join(HISTORIES_DIR, label, file) });
     }
   }
   return out;
 }
 
+/** The histories today's code must replay: today's version's, and those of versions whose orders move to later builds. */
+const mustReplay = (label: string) => label === version || manifest.versions[label]?.replayWithLaterCode === true;
+
 describe('workflow determinism', () => {
-  it('has a history of every scenario recorded with the newest label', async () => {
-    const histories = await committedHistories();
-    const newest = histories
-      .map((h) => h.label)
-      .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
-      .at(-1);
-    const recorded = histories.filter((h) => h.label === newest).map((h) => h.scenario);
+  it(`runs the workflow code version ${version} recorded its histories with (a changed saga needs a new version)`, () => {
+    const problem = versionProblem(version, manifest.versions[version], { fingerprint: today.fingerprint, code: today.manifest });
+    if (problem) throw new Error(problem);
+  });
+
+  it('has a folder of histories for each version in the manifest, and a manifest entry for each folder', async () => {
+    const folders = [...new Set((await committedHistories()).map((h) => h.label))].sort();
+    expect(folders).toEqual(Object.keys(manifest.versions).sort());
+  });
+
+  it(`has a history of every scenario recorded for version ${version}`, async () => {
+    const recorded = (await committedHistories()).filter((h) => h.label === version).map((h) => h.scenario);
     expect(recorded.sort()).toEqual(SCENARIOS.map((s) => s.name).sort());
   });
 
-  it('replays every committed history without a nondeterminism error', async () => {
-    const histories = await committedHistories();
+  it('replays the histories of its own version (and of versions whose orders move on) without a nondeterminism error', async () => {
+    const histories = (await committedHistories()).filter((h) => mustReplay(h.label));
+    expect(histories.length).toBeGreaterThanOrEqual(SCENARIOS.length);
     const loaded = await Promise.all(
       histories.map(async (h) => ({ workflowId: `${h.label}/${h.scenario}`, history: historyFromJSON(JSON.parse(await readFile(h.path, 'utf8'))) })),
     );

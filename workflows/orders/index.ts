@@ -1,4 +1,13 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, allHandlersFinished, condition, isCancellation, log } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  log,
+  setWorkflowOptions,
+} from '@temporalio/workflow';
 import { identityKey } from '../../contracts/auth';
 import { ErrorType, FailureReason, failureReasonByErrorType } from '../../contracts/errors';
 import type { Reservation } from '../../contracts/inventory';
@@ -38,6 +47,9 @@ export async function orderWorkflow(input: PlaceOrderInput): Promise<OrderResult
   const { orderId, status, failureReason, compensations } = order.state;
   return { orderId, status: status as OrderResult['status'], ...(failureReason ? { failureReason } : {}), compensations };
 }
+// An order finishes on the build it started on (Worker Versioning), however many days it waits: a
+// deploy never replays it on changed code, so a saga change needs no patch, only a new build.
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, orderWorkflow);
 
 /** 1. The order and its first event, in the orders database, in the first workflow task. */
 async function recordOrder(order: Order): Promise<void> {
