@@ -36,6 +36,7 @@ let browser: LaunchedBrowser;
 let shopUrl: string;
 let installMs = 0;
 const timings: Record<string, number> = {};
+const seconds = (ms = 0) => `${(ms / 1000).toFixed(1)}s`;
 /** Generous: two cores shared with the rest of the suite. */
 const TEST_TIMEOUT = 120_000;
 
@@ -54,11 +55,11 @@ async function ensureNamespace(address: string, namespace: string): Promise<void
 }
 
 beforeAll(async () => {
-  let started = Date.now();
   installMs = await ensureChromium();
-  started = Date.now();
+  const started = Date.now();
   const [databases] = await Promise.all([createTestDatabases('browser'), ensureNamespace(inject('temporalAddress'), NAMESPACE)]);
   urls = databases;
+  timings.databasesMs = Date.now() - started;
   const [apiPort, authPort, shopPort, metricsBasePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const authUrl = `http://127.0.0.1:${authPort}`;
   // The shop acts as the test storefront and the test operator: their secrets go to the shop process only.
@@ -93,6 +94,7 @@ beforeAll(async () => {
     waitForHttp(`${platform.authUrl}/healthz`, 150_000),
     waitForHttp(`${shopUrl}/shop/healthz`, 150_000),
   ]);
+  timings.platformMs = Date.now() - started;
   browser = await launchBrowser();
   browser.context.setDefaultTimeout(30_000);
   timings.startMs = Date.now() - started;
@@ -102,9 +104,13 @@ afterAll(async () => {
   await browser?.close();
   await platform?.stop();
   console.log(
-    `[browser] chromium install ${installMs ? `${(installMs / 1000).toFixed(1)}s` : 'not needed'}; platform and browser up in ${((timings.startMs ?? 0) / 1000).toFixed(1)}s`,
+    `[browser] chromium install ${installMs ? seconds(installMs) : 'not needed'}; databases and namespace ${seconds(timings.databasesMs)}, ` +
+      `platform up ${seconds(timings.platformMs)}, browser up ${seconds(timings.startMs)} (from the start of the file's set-up)`,
   );
 });
+
+/** Each test's last page, for a person to look at: .data/test/browser/<name>.png. */
+const keepPicture = (page: Page, name: string) => page.locator('body').screenshot({ path: join(DATA_DIR, 'test', 'browser', `${name}.png`) });
 
 /** Buys `items` in the shop as a customer would, and lands on the order page; returns the order ID. */
 async function checkout(
@@ -218,6 +224,7 @@ describe('the storefront in a real browser', () => {
       }
       const cookies = await browser.context.cookies(`${shopUrl}/shop`);
       expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['shop_session', true, 'Strict']]);
+      await keepPicture(page, 'completed');
       await page.close();
     },
     TEST_TIMEOUT,
@@ -249,6 +256,7 @@ describe('the storefront in a real browser', () => {
       expect(await page.locator('#outcome').textContent()).toBe('The order failed: the card was declined. What it had done was undone, in reverse.');
       expect((await logShown(page)).map((e) => e.type)).toEqual(['OrderPlaced', 'StockReserved', 'CompensationRan', 'OrderFailed']);
       expect((await apiOrder(orderId)).failureReason).toBe('PAYMENT_DECLINED');
+      await keepPicture(page, 'declined');
 
       // The catalogue (cached by the API for a few seconds) shows the units back, and so does inventory's own table.
       await eventually(
@@ -262,6 +270,7 @@ describe('the storefront in a real browser', () => {
       );
       const [row] = await queryDatabase<{ stock: number }>(urls.inventory, 'SELECT stock FROM products WHERE sku = $1', [sku]);
       expect(row!.stock).toBe(before);
+      await keepPicture(page, 'catalogue');
       await page.close();
     },
     TEST_TIMEOUT,
@@ -274,9 +283,10 @@ describe('the storefront in a real browser', () => {
       const orderId = await checkout(page, { items: [['CAP-NAVY', 1]], card: 'tok_mastercard', country: 'DE' });
       await waitForStatus(page, 'AWAITING_PICKUP');
       await page.getByRole('button', { name: 'Cancel this order' }).click();
+      await page.getByText('Cancellation accepted: the steps done so far are being undone.').waitFor();
       await waitForStatus(page, 'CANCELLED');
       await page.locator('#outcome:not([hidden])').waitFor();
-      expect(await page.locator('#notice').textContent()).toBe('Cancellation accepted: the steps done so far are being undone.');
+      expect(await page.locator('#notice').textContent()).toBe('');
       expect(await undosShown(page)).toEqual(['ShipmentCancelled', 'PaymentVoided', 'StockReleased']);
       expect(await page.locator('#status').textContent()).toContain('Cancelled: cancelled by the customer in the shop');
       expect((await stepsShown(page)).filter(([, state]) => state === 'done')).toEqual([
@@ -287,6 +297,7 @@ describe('the storefront in a real browser', () => {
       ]);
       expect((await logShown(page)).map((e) => e.type).slice(-4)).toEqual(['CompensationRan', 'CompensationRan', 'CompensationRan', 'OrderCancelled']);
       expect((await apiOrder(orderId)).status).toBe('CANCELLED');
+      await keepPicture(page, 'cancelled');
       await page.close();
     },
     TEST_TIMEOUT,
@@ -314,6 +325,7 @@ describe('the storefront in a real browser', () => {
       expect(log.map((e) => e.type)).toEqual(ORDER_STEPS);
       expect(new Set(log.map((e) => e.id)).size).toBe(ORDER_STEPS.length);
       expect((await apiOrder(orderId)).status).toBe('COMPLETED');
+      await keepPicture(page, 'worker-killed');
       await page.close();
     },
     2 * TEST_TIMEOUT,
@@ -338,6 +350,7 @@ describe('the storefront in a real browser', () => {
       expect(rows.map((r) => r.id)).toEqual(placed.map((o) => o.id));
       for (const row of rows) expect(row.link).toBe(`${UI_URL}/namespaces/${NAMESPACE}/workflows/${orderWorkflowId(row.id)}`);
       expect(await page.locator('#orders-status').textContent()).toBe('4 orders, newest first.');
+      await keepPicture(page, 'operator');
       await page.close();
     },
     TEST_TIMEOUT,

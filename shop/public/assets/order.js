@@ -111,7 +111,7 @@ function render() {
         { 'data-step': step, 'data-state': state, 'aria-current': state === 'current' ? 'step' : undefined },
         el('span', { class: 'step-name' }, STEP_TEXT[step] ?? step),
         el('span', { class: 'visually-hidden' }, `: ${said}`),
-        entry ? time(entry.at) : undefined,
+        entry ? time(entry.at) : state === 'current' ? el('span', { class: 'now', 'aria-hidden': 'true' }, 'in progress…') : undefined,
       );
     }),
   );
@@ -188,6 +188,7 @@ function listen() {
     order.status = status;
     order.ended = true;
     stream.close();
+    $('notice').textContent = '';
     connection('ended', 'The order has ended.');
     render();
     // The final details (failure reason, totals) from the order itself.
