@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { LOCAL_AUTH_PORT } from '../auth/config';
-import { logLevel } from '../lib/config';
+import { issuerUrl, logLevel } from '../lib/config';
 
 export const LOCAL_SHOP_PORT = 3200;
 
+/** A base URL: no trailing slash. */
 const url = z
   .string()
   .url()
   .transform((u) => u.replace(/\/+$/, ''));
-const baseUrl = (fallback: string) => url.default(fallback);
 
 /** The demo shop's configuration, from the environment. */
 export const shopEnv = z
@@ -17,8 +17,8 @@ export const shopEnv = z
     HOST: z.string().default('127.0.0.1'),
     LOG_LEVEL: logLevel,
     // The public API the shop calls, and the auth service it gets its tokens from.
-    API_URL: baseUrl('http://127.0.0.1:3000'),
-    AUTH_ISSUER: baseUrl(`http://127.0.0.1:${LOCAL_AUTH_PORT}`),
+    API_URL: url.default('http://127.0.0.1:3000'),
+    AUTH_ISSUER: issuerUrl(`http://127.0.0.1:${LOCAL_AUTH_PORT}`),
     // The storefront client the shop acts as (orders:write orders:read); its secret never leaves this process.
     SHOP_CLIENT_ID: z.string({ error: 'the storefront client the shop calls the API as (npm start sets the development storefront)' }).min(1),
     SHOP_CLIENT_SECRET: z.string({ error: 'the secret of SHOP_CLIENT_ID' }).min(1),
