@@ -324,22 +324,23 @@ export async function takeOverIfDue(
   const started = Date.now();
   let missing: string[] = [...taskQueues];
   for (;;) {
-    const deployment = await describeDeployment(t);
-    if (deployment?.current === buildId) return 'already-current';
-    // Someone has routed orders already (a current build, or a ramp under way): theirs to change.
-    if (deployment && policy === 'if-none' && (deployment.current || deployment.ramping)) return 'left-to-operator';
-    const version = await describeVersion(t, buildId);
-    if (version && policy === 'if-new' && version.status !== 'INACTIVE') return 'left-to-operator';
-    missing = taskQueues.filter((q) => !version?.taskQueues.includes(q));
-    if (version && (missing.length === 0 || Date.now() - started > waitForAllMs)) {
-      try {
+    try {
+      const deployment = await describeDeployment(t);
+      if (deployment?.current === buildId) return 'already-current';
+      // Someone has routed orders already (a current build, or a ramp under way): theirs to change.
+      if (deployment && policy === 'if-none' && (deployment.current || deployment.ramping)) return 'left-to-operator';
+      const version = await describeVersion(t, buildId);
+      if (version && policy === 'if-new' && version.status !== 'INACTIVE') return 'left-to-operator';
+      missing = taskQueues.filter((q) => !version?.taskQueues.includes(q));
+      if (version && (missing.length === 0 || Date.now() - started > waitForAllMs)) {
         await setCurrentVersion(t, buildId);
         if (missing.length > 0) onMissing?.(missing);
         return 'made-current';
-      } catch (err) {
-        // FAILED_PRECONDITION: the current build polls a queue this one does not yet; ABORTED: a concurrent change
-        if (![9, 10].includes(grpcCode(err) ?? 0)) throw err;
       }
+    } catch (err) {
+      // FAILED_PRECONDITION: the current build polls a queue this one does not yet; ABORTED: a concurrent change;
+      // UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED: Temporal restarting or busy. All pass; anything else is a fault.
+      if (![9, 10, 14, 4, 8].includes(grpcCode(err) ?? 0)) throw err;
     }
     if (stopped()) return 'left-to-operator';
     if (Date.now() - started > timeoutMs) {
