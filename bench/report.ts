@@ -21,6 +21,11 @@ const maybe = (v: number | null | undefined) => (v === undefined || v === null ?
 const cpuMs = (given: number | undefined, seconds: Record<string, number> | undefined, units: number | undefined) =>
   given ?? (seconds && units ? Math.round((Object.values(seconds).reduce((sum, v) => sum + v, 0) * 1000) / units) : undefined);
 
+// Results written before the cluster runs were all measured on the dev server.
+const temporal = r.temporal ?? { kind: 'dev-server', history_nodes: 1, shards: 1, mtls: false, persistence: 'sqlite' };
+out.push(
+  `Temporal: ${temporal.kind === 'cluster' ? `multi-node cluster, ${temporal.history_nodes} history nodes, ${temporal.shards} shards` : 'dev server'}, ${temporal.persistence}${temporal.mtls ? ', mTLS' : ''}\n`,
+);
 out.push('### Closed loop (each virtual customer places an order and waits for its end)\n');
 out.push(
   table(
