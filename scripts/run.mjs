@@ -74,6 +74,9 @@ if (command === 'start') {
 } else if (command === 'test:cluster') {
   // a real multi-node Temporal cluster on PostgreSQL (the server is built from Temporal's Go module on the first run)
   run(bin('vitest'), ['run', '--config', 'vitest.cluster.config.ts', ...rest]);
+} else if (command === 'deploy') {
+  // Worker Versioning: the deployment's builds, ramp, promote, rollback, drain
+  run(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'deployment.ts'), ...rest]);
 } else if (command === 'auth') {
   // the auth service's operator commands (clients, keys), against AUTH_DATABASE_URL
   run(process.execPath, ['--import', 'tsx', join(root, 'auth', 'cli.ts'), ...rest]);
@@ -82,6 +85,6 @@ if (command === 'start') {
 } else if (command === 'setup' || command === 'generate') {
   // nothing more: installing and generating is all these mean
 } else {
-  console.error(`usage: node scripts/run.mjs start|test|test:deploy|test:cluster|bench|auth|setup|generate`);
+  console.error(`usage: node scripts/run.mjs start|test|test:deploy|test:cluster|bench|auth|deploy|setup|generate`);
   process.exit(2);
 }

@@ -34,6 +34,6 @@ export const validOrder = (overrides: Record<string, unknown> = {}) => ({
   customerId: 'customer-42',
   items: [{ sku: 'MUG-LOGO', quantity: 2 }],
   payment: { token: 'tok_visa' },
-  shippingAddress: { name: 'Grace Hopper', line1: '1 Navy Yard', city: 'Arlington', postalCode: '22202', country: 'US' },
+  shippingAddress: { name: 'Grace Hopper', line1: '1 Navy Yard', city: 'Arlington', postalCode: '22202-4804', country: 'US' },
   ...overrides,
 });
