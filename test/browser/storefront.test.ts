@@ -73,6 +73,8 @@ beforeAll(async () => {
       WORKFLOW_BUNDLE_PATH: await buildWorkflowBundle(),
       LOG_LEVEL: 'warn',
       CARRIER_PICKUP_DELAY_MS: String(PICKUP_DELAY_MS),
+      // One build for the whole file: a worker restarted after a commit has landed must still serve the orders pinned to it.
+      WORKER_BUILD_ID: 'browser-test',
       // Where the operator view links each order (not followed here).
       TEMPORAL_UI_URL: UI_URL,
       // A fresh catalogue on every read: the stock a page shows is the stock now.
