@@ -2,8 +2,11 @@
 The database connection budget: for each database, the most connections every process could open
 at once, summed over the processes that use it: (its most pods: autoscaling.maxReplicas when
 autoscaled, else replicas, plus a rollout's maxSurge) x its pool size for that database, plus one
-for the migration Job. Rendered as YAML for `fromYaml`; budget.yaml fails the render when a total
-is over maxConnections - reserve, and publishes the figures in a ConfigMap.
+for the migration Job. Each listed build's pools are processes of their own: during a rollout the
+old build and the new one may both be at their most pods (the old one busy with its pinned orders,
+the new one taking new orders), and that is when a database would run out. Rendered as YAML for
+`fromYaml`; budget.yaml fails the render when a total is over maxConnections - reserve, and
+publishes the figures in a ConfigMap.
 */}}
 
 {{/* The databases the migration Job connects to (scripts/migrate.ts: every service's, the sandbox, and auth's when it runs). */}}
@@ -26,7 +29,7 @@ is over maxConnections - reserve, and publishes the figures in a ConfigMap.
 {{- range $name, $p := $processes -}}
 {{- with index $p.databases $db -}}
 {{- $connections := mul (int $p.maxPods) (int .size) -}}
-{{- $_ := set $users $name (dict "pods" (int $p.maxPods) "poolSize" (int .size) "connections" $connections) -}}
+{{- $_ := set $users $name (dict "label" $p.label "pods" (int $p.maxPods) "poolSize" (int .size) "connections" $connections) -}}
 {{- $total = add $total $connections -}}
 {{- end -}}
 {{- end -}}
@@ -57,14 +60,14 @@ is over maxConnections - reserve, and publishes the figures in a ConfigMap.
 {{- toYaml (dict "databases" $databases "servers" $servers) -}}
 {{- end -}}
 
-{{/* "api 3 pods x 5 = 15, migration Job 1, orders-worker 2 pods x 5 = 10": how a total is made, for messages. */}}
+{{/* "api 3 pods x 5 = 15, migration Job 1, orders-worker (build 0.3.0-4f2c1aa) 2 pods x 5 = 10": how a total is made, for messages. */}}
 {{- define "op.budgetTerms" -}}
 {{- $terms := list -}}
 {{- range $name, $u := .processes -}}
 {{- if eq $name "migrations" -}}
 {{- $terms = append $terms "migration Job 1" -}}
 {{- else -}}
-{{- $terms = append $terms (printf "%s %d pods x %d = %d" $name (int $u.pods) (int $u.poolSize) (int $u.connections)) -}}
+{{- $terms = append $terms (printf "%s %d pods x %d = %d" ($u.label | default $name) (int $u.pods) (int $u.poolSize) (int $u.connections)) -}}
 {{- end -}}
 {{- end -}}
 {{- join ", " $terms -}}

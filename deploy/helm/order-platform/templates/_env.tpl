@@ -29,10 +29,15 @@
   value: 0.0.0.0
 - name: METRICS_PORT
   value: {{ $p.port | int | quote }}
+# This pod is a version of the Worker Deployment: its build's id as written (a '+' included).
 - name: WORKER_DEPLOYMENT_NAME
   value: {{ $v.workerVersioning.deploymentName | quote }}
 - name: WORKER_BUILD_ID
-  value: {{ include "op.buildId" $root | quote }}
+  value: {{ $p.build.id | quote }}
+# A pool never routes orders to its build, the first one included: an operator ramps and promotes
+# (npm run deploy -- promote <id>), so adding a build to the values changes nothing for new orders.
+- name: WORKER_SET_CURRENT
+  value: never
 - name: WORKER_MAX_CONCURRENT_ACTIVITIES
   value: {{ $p.values.maxConcurrentActivities | int | quote }}
 {{- with $p.values.maxCachedWorkflows }}
@@ -58,6 +63,8 @@
 {{- end }}
 {{- if eq $p.name "api" }}
 # Each pool's HTTP endpoint: /healthz for the API's own, and inventory's /products for the catalogue.
+# The pool's Service across builds (services.yaml): a build added or removed does not restart the API,
+# and a new build whose pods are not ready is not asked.
 {{- range $pool := list "orders" "inventory" "payments" "shipping" }}
 - name: {{ upper $pool }}_WORKER_URLS
   value: {{ printf "http://%s:9464" (include "op.resourceName" (dict "root" $root "name" (printf "%s-worker" $pool))) | quote }}

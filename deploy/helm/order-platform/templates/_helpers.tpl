@@ -18,31 +18,50 @@
 {{- printf "%s-%s" (include "op.fullname" .root) .name -}}
 {{- end -}}
 
+{{/*
+Arguments: root, name (the process: its resources are <fullname>-<name>), and for a build's pool
+component (<pool>-worker, shared by every build) and build (op.builds' entry). A build's pods carry
+its slug, so that its Deployment, Service, PDB and ScaledObject select its pods and no other build's
+(a pod two PDBs select cannot be evicted at all).
+*/}}
 {{- define "op.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "op.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
-app.kubernetes.io/component: {{ .name }}
+app.kubernetes.io/component: {{ .component | default .name }}
+{{- with .build }}
+order-platform.io/build: {{ .slug }}
+{{- end }}
 {{- end -}}
 
 {{- define "op.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" }}
 {{ include "op.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "op.imageTag" .root | quote }}
+app.kubernetes.io/version: {{ (.build).tag | default (include "op.imageTag" .root) | quote }}
 app.kubernetes.io/part-of: order-platform
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end -}}
 
+{{/*
+The image of the unversioned processes (API, auth, codec server) and of the migration Job: image.tag
+when set, else the newest build's image (the last one listed), so that they run the newest code and
+its migrations have run before any of it starts.
+*/}}
 {{- define "op.imageTag" -}}
-{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- if .Values.image.tag -}}
+{{- .Values.image.tag -}}
+{{- else if .Values.builds -}}
+{{- dig "image" "tag" "" (last .Values.builds) -}}
+{{- else -}}
+{{- .Chart.AppVersion -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "op.image" -}}
+{{- if or .Values.image.tag (not .Values.builds) -}}
 {{- printf "%s:%s" .Values.image.repository (include "op.imageTag" .) -}}
+{{- else -}}
+{{- (last (include "op.builds" . | fromJsonArray)).image -}}
 {{- end -}}
-
-{{/* WORKER_BUILD_ID: a new image is a new build unless the values say otherwise. */}}
-{{- define "op.buildId" -}}
-{{- .Values.workerVersioning.buildId | default (include "op.imageTag" .) -}}
 {{- end -}}
 
 {{- define "op.serviceAccountName" -}}
