@@ -13,6 +13,8 @@ import { serveClusterControl } from './control';
 /** The cluster's shape, provided to the tests so their expectations follow it. */
 export const CLUSTER_HISTORY_NODES = 2;
 export const CLUSTER_SHARDS = 16;
+/** The crash test's namespace on the cluster (test/cluster/crash.test.ts): its reconciliation schedule stays out of the others'. */
+export const CLUSTER_CRASH_NAMESPACE = 'chaos';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -46,7 +48,7 @@ export default async function setup(project: TestProject) {
       dataDir: clusterDir,
       historyNodes: CLUSTER_HISTORY_NODES,
       shards: CLUSTER_SHARDS,
-      namespaces: [...TEST_NAMESPACES],
+      namespaces: [...TEST_NAMESPACES, CLUSTER_CRASH_NAMESPACE],
       logLevel: 'warn',
       log,
     });
