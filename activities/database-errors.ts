@@ -39,7 +39,7 @@ export function classifyDatabaseErrors<T extends object>(activities: T): T {
         ? fn
         : async (...args: unknown[]) => {
             try {
-              return (await (fn as (...a: unknown[]) => Promise<unknown>)(...args));
+              return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
             } catch (err) {
               const state = sqlStateOf(err);
               if (!isDataError(state)) throw err;

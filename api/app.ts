@@ -5,6 +5,7 @@ import helmet from 'helmet';
 import type { Client } from '@temporalio/client';
 import type { OrdersDb } from '../activities/orders/db';
 import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
+import { NOTIFICATIONS_TASK_QUEUE } from '../contracts/notifications';
 import type { OrderTimings } from '../contracts/orders';
 import type { Logger } from '../lib/logger';
 import { httpMetrics } from '../lib/metrics';
@@ -23,6 +24,7 @@ import { orderEventsRouter } from './order-events';
 import { ordersRouter } from './orders';
 import { productsRouter } from './products';
 import { reviewsRouter } from './reviews';
+import { webhooksRouter } from './webhooks';
 import type { Guards } from './routes';
 
 export interface AppDeps {
@@ -50,6 +52,8 @@ export interface AppDeps {
   workers: WorkerUrls;
   /** the waits of each new order (pickup timeout, reservation hold, authorisation validity, review) */
   timings?: OrderTimings;
+  /** webhook endpoints may be plain http: on this machine (WEBHOOKS_ALLOW_LOOPBACK_HTTP: npm start, tests) */
+  allowLoopbackWebhooks?: boolean;
   catalogueTtlMs?: number;
   catalogueTimeoutMs?: number;
   healthTimeoutMs?: number;
@@ -108,6 +112,7 @@ export function createApp({
   trustProxy = false,
   workers,
   timings = {},
+  allowLoopbackWebhooks = false,
   catalogueTtlMs = API_DEFAULTS.catalogueTtlMs,
   catalogueTimeoutMs = API_DEFAULTS.catalogueTimeoutMs,
   healthTimeoutMs = API_DEFAULTS.healthTimeoutMs,
@@ -139,6 +144,9 @@ export function createApp({
   app.use(ordersRouter({ guards, client, db, access, catalogue, timings }));
   app.use(reviewsRouter({ access, guards }));
   app.use(orderEventsRouter({ guards, db, access }));
+  app.use(
+    webhooksRouter({ guards, client, urls: workers[NOTIFICATIONS_TASK_QUEUE], allowLoopbackHttp: allowLoopbackWebhooks, readTimeoutMs: catalogueTimeoutMs }),
+  );
   app.use(healthRouter(createHealthCheck({ client, db, workers, timeoutMs: healthTimeoutMs }), guards));
   app.use(metricsRouter(guards));
   app.use(docsRouter(guards, { tokenUrl }));

@@ -43,6 +43,12 @@ export const apiEnv = z.object({
   INVENTORY_WORKER_URLS: workerUrls(localWorker(1)),
   PAYMENTS_WORKER_URLS: workerUrls(localWorker(2)),
   SHIPPING_WORKER_URLS: workerUrls(localWorker(3)),
+  NOTIFICATIONS_WORKER_URLS: workerUrls(localWorker(4)),
+  // Webhook endpoints may be plain http: on this machine (npm start, tests); never in production.
+  WEBHOOKS_ALLOW_LOOPBACK_HTTP: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
   // How old a catalogue copy may be for SKU checks and GET /products.
   CATALOGUE_TTL_MS: z.coerce.number().int().min(0).default(API_DEFAULTS.catalogueTtlMs),
   // A slow inventory must not stall order placement: past this the last good copy answers.

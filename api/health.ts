@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import type { OrdersDb } from '../activities/orders/db';
 import { healthReport, healthReportSchema, probe, within, type HealthCheck, type HealthReport } from '../contracts/health';
+import { NOTIFICATIONS_TASK_QUEUE } from '../contracts/notifications';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
 import { SERVICES, type Service } from '../contracts/services';
 import { defineRoute, mount, type Guards } from './routes';
@@ -12,8 +13,9 @@ import { healthSchema, liveSchema } from './schemas';
 const { TaskQueueType, TaskQueueKind } = proto.temporal.api.enums.v1;
 type TaskQueueType = proto.temporal.api.enums.v1.TaskQueueType;
 
-/** The orders queue is polled for workflow tasks (the saga); the other services' queues only run activities. */
-const polledFor = (service: Service) => (service === ORDERS_TASK_QUEUE ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY);
+/** The orders and notifications queues are polled for workflow tasks (their pools run workflows); the other services' queues only run activities. */
+const RUN_WORKFLOWS: ReadonlySet<Service> = new Set([ORDERS_TASK_QUEUE, NOTIFICATIONS_TASK_QUEUE]);
+const polledFor = (service: Service) => (RUN_WORKFLOWS.has(service) ? TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY);
 
 /** Base URLs of each pool's processes (their /healthz; inventory's also serve /products). */
 export type WorkerUrls = Record<Service, string[]>;
@@ -31,7 +33,7 @@ export const healthRoute = defineRoute({
   summary: 'Whether the whole platform can take orders',
   description:
     'Temporal answers; each task queue has workers polling it; the orders database answers; and every pool process answers its own /healthz (its databases). ' +
-    'Checks are listed per service: temporal, orders, inventory, payments, shipping. Starts no workflow.',
+    `Checks are listed per service: temporal, ${SERVICES.join(', ')}. Starts no workflow.`,
   responses: {
     200: { description: 'every check passed', body: healthSchema },
     503: { description: 'a check failed; its `error` names what', body: healthSchema },

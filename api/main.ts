@@ -1,5 +1,6 @@
 import { createOrdersDb } from '../activities/orders/db';
 import { INVENTORY_TASK_QUEUE } from '../contracts/inventory';
+import { NOTIFICATIONS_TASK_QUEUE } from '../contracts/notifications';
 import { ORDERS_TASK_QUEUE } from '../contracts/orders';
 import { PAYMENTS_TASK_QUEUE } from '../contracts/payments';
 import { SHIPPING_TASK_QUEUE } from '../contracts/shipping';
@@ -37,7 +38,9 @@ async function main() {
       [INVENTORY_TASK_QUEUE]: config.INVENTORY_WORKER_URLS,
       [PAYMENTS_TASK_QUEUE]: config.PAYMENTS_WORKER_URLS,
       [SHIPPING_TASK_QUEUE]: config.SHIPPING_WORKER_URLS,
+      [NOTIFICATIONS_TASK_QUEUE]: config.NOTIFICATIONS_WORKER_URLS,
     },
+    allowLoopbackWebhooks: config.WEBHOOKS_ALLOW_LOOPBACK_HTTP,
     catalogueTtlMs: config.CATALOGUE_TTL_MS,
     catalogueTimeoutMs: config.CATALOGUE_TIMEOUT_MS,
     healthTimeoutMs: config.HEALTH_TIMEOUT_MS,

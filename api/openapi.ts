@@ -9,6 +9,7 @@ import { orderRoutes } from './orders';
 import { productRoutes } from './products';
 import { orderEventRoutes } from './order-events';
 import { reviewRoutes } from './reviews';
+import { webhookRoutes } from './webhooks';
 import { defineRoute, guardReplies, mount, type Guards, type Route } from './routes';
 
 export const openApiRoute = defineRoute({
@@ -52,6 +53,7 @@ export const ROUTES: readonly Route[] = [
   ...orderRoutes,
   ...reviewRoutes,
   ...orderEventRoutes,
+  ...webhookRoutes,
   ...healthRoutes,
   ...metricsRoutes,
   openApiRoute,
@@ -120,6 +122,7 @@ const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
   [SCOPES.review]: 'approve or reject orders held for review (never your own)',
   [SCOPES.operate]: 'read and cancel any order',
   [SCOPES.metrics]: 'read the Prometheus metrics',
+  [SCOPES.webhooks]: 'register and manage your webhook endpoints',
 };
 
 /** /openapi.json and /docs. */

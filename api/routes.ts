@@ -22,7 +22,7 @@ export type Access = 'public' | { scopes: readonly Scope[] };
  * document (api/openapi.ts) all read it, so none of them can disagree.
  */
 export interface Route {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   /** in OpenAPI form: /orders/{id} */
   path: string;
   operationId: string;

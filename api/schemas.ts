@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { FailureReason } from '../contracts/errors';
 import { healthReportSchema } from '../contracts/health';
-import { COMPENSATIONS, ORDER_STATUSES, ORDER_STEPS } from '../contracts/orders';
+import { EVENT_ID_PATTERN } from '../contracts/notifications';
+import { COMPENSATIONS, ORDER_EVENT_TOPICS, ORDER_STATUSES, ORDER_STEPS, ORDER_TOPICS } from '../contracts/orders';
 
 /*
  * The API's request and response shapes. Requests are validated with these at the edge, handlers
@@ -51,6 +52,12 @@ export const placeOrderSchema = z
       postalCode: text(20),
       country: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as GB'),
     }),
+    // personal data: kept with the order, never logged, shown in the Web UI's summary or sent in a webhook
+    email: z
+      .email('must be an email address')
+      .max(254)
+      .optional()
+      .meta({ description: 'where the customer is emailed when the order is placed, shipped, completed, failed or cancelled' }),
   })
   .superRefine((order, ctx) => {
     const seen = new Set<string>();
@@ -87,6 +94,39 @@ export const reviewOrderSchema = z
     reason: text(500).optional(),
   })
   .meta({ id: 'ReviewOrder' });
+
+/** A webhook topic: one of ORDER_TOPICS. */
+export const webhookTopicSchema = z.enum(ORDER_EVENT_TOPICS).meta({ id: 'WebhookTopic' });
+
+/** The URL's own rules (https:, public, no credentials) depend on the deployment: the router refines this with them. */
+export const createWebhookSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .refine(cleanText, CLEAN_TEXT_MESSAGE)
+      .trim()
+      .min(1)
+      .max(2000)
+      .meta({ description: 'where events are POSTed: https: to a public address, no credentials in it', example: 'https://shop.example/hooks/orders' }),
+    events: z
+      .array(webhookTopicSchema)
+      .min(1)
+      .max(ORDER_TOPICS.length)
+      .refine((topics) => new Set(topics).size === topics.length, 'each topic once')
+      .meta({ description: 'the topics this endpoint receives (its client’s orders only)' }),
+  })
+  .meta({ id: 'CreateWebhook' });
+
+/** A path that names an endpoint; an id that cannot be one answers 404, like an unknown one. */
+export const webhookParams = z.object({
+  id: z
+    .uuid()
+    .transform((id) => id.toLowerCase())
+    .meta({ description: 'the endpoint ID' }),
+});
+export const webhookEventParams = webhookParams.extend({
+  eventId: z.string().regex(EVENT_ID_PATTERN).meta({ description: 'the event ID (webhook-id), as the delivery log shows it', example: 'evt_1042' }),
+});
 
 // ---- responses ----------------------------------------------------------------------------------
 
@@ -213,6 +253,51 @@ export const orderPageSchema = z
 export const cancellingSchema = z.object({ orderId: z.uuid(), status: z.literal('CANCELLING'), previousStatus: orderStatusSchema }).meta({ id: 'Cancelling' });
 
 export const reviewResultSchema = z.object({ orderId: z.uuid(), decision: z.enum(['approve', 'reject']) }).meta({ id: 'ReviewResult' });
+
+export const webhookSchema = z
+  .object({
+    id: z.uuid(),
+    url: z.string(),
+    events: z.array(webhookTopicSchema),
+    status: z.enum(['ENABLED', 'DISABLED']).meta({ description: 'DISABLED after failing repeatedly: its events wait until it is enabled again' }),
+    createdAt: z.string().meta({ format: 'date-time' }),
+    disabledAt: z.string().optional().meta({ format: 'date-time' }),
+    disabledReason: z.string().optional(),
+    previousSecretExpiresAt: z
+      .string()
+      .optional()
+      .meta({ format: 'date-time', description: 'after a rotation: deliveries carry a signature with the previous secret too until then' }),
+  })
+  .meta({ id: 'Webhook' });
+export const createdWebhookSchema = webhookSchema
+  .extend({ secret: z.string().meta({ description: 'the signing secret (whsec_…, Standard Webhooks): shown this once' }) })
+  .meta({ id: 'CreatedWebhook' });
+export const webhookListSchema = z.object({ webhooks: z.array(webhookSchema) }).meta({ id: 'Webhooks' });
+export const rotatedWebhookSecretSchema = z
+  .object({
+    id: z.uuid(),
+    secret: z.string().meta({ description: 'the new signing secret: shown this once' }),
+    previousSecretExpiresAt: z.string().meta({ format: 'date-time', description: 'the previous secret signs too until then' }),
+  })
+  .meta({ id: 'RotatedWebhookSecret' });
+export const deletedWebhookSchema = z.object({ id: z.uuid(), deleted: z.literal(true) }).meta({ id: 'DeletedWebhook' });
+export const webhookDeliverySchema = z
+  .object({
+    eventId: z.string().optional(),
+    type: webhookTopicSchema.optional(),
+    orderId: z.uuid().optional(),
+    outcome: z.enum(['DELIVERED', 'FAILED', 'EXPIRED', 'ENDPOINT_DISABLED', 'ENDPOINT_ENABLED', 'REPLAY_REQUESTED']),
+    attempt: z.number().int().optional().meta({ description: 'the attempt’s number for its event' }),
+    statusCode: z.number().int().optional().meta({ description: 'the endpoint’s HTTP status' }),
+    error: z.string().optional().meta({ description: 'what went wrong: an error, a timeout, a non-2xx status, a refused address' }),
+    durationMs: z.number().int().optional(),
+    at: z.string().meta({ format: 'date-time' }),
+  })
+  .meta({ id: 'WebhookDelivery' });
+export const webhookDeliveriesSchema = z
+  .object({ deliveries: z.array(webhookDeliverySchema).meta({ description: 'the latest 100 lines, newest first' }) })
+  .meta({ id: 'WebhookDeliveries' });
+export const replayedWebhookEventSchema = z.object({ eventId: z.string(), status: z.literal('QUEUED') }).meta({ id: 'ReplayedWebhookEvent' });
 
 export const healthSchema = healthReportSchema.meta({ id: 'Health' });
 export const liveSchema = z.object({ status: z.literal('ok') }).meta({ id: 'Live' });

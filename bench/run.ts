@@ -30,6 +30,7 @@ import { inventoryPool } from '../workers/inventory';
 import { ordersPool } from '../workers/orders';
 import { paymentsPool } from '../workers/payments';
 import { shippingPool } from '../workers/shipping';
+import { notificationsPool } from '../workers/notifications';
 import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown';
 
 /**
@@ -58,6 +59,7 @@ const counts: PoolCounts = {
   inventory: Number(process.env.INVENTORY_WORKERS ?? 1),
   payments: Number(process.env.PAYMENTS_WORKERS ?? 1),
   shipping: Number(process.env.SHIPPING_WORKERS ?? 1),
+  notifications: Number(process.env.NOTIFICATIONS_WORKERS ?? 1),
 };
 
 const ARGS = process.argv.slice(2);
@@ -551,7 +553,7 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
   // The budget from the processes' own configuration: every *_DB_POOL_MAX of each pool process
   // (its database and, for payments and shipping, the simulation's), times its processes, and the API's.
   const poolMaxima = (config: object) => Object.entries(config).reduce((sum, [key, value]) => sum + (key.endsWith('_DB_POOL_MAX') ? Number(value) : 0), 0);
-  const specs = { orders: ordersPool, inventory: inventoryPool, payments: paymentsPool, shipping: shippingPool };
+  const specs = { orders: ordersPool, inventory: inventoryPool, payments: paymentsPool, shipping: shippingPool, notifications: notificationsPool };
   const budget = POOLS.reduce((sum, pool) => sum + counts[pool] * poolMaxima(parseEnv(specs[pool].env, env)), 0) + parseEnv(apiEnv, env).API_DB_POOL_MAX;
   const saturated = sweep.reduce<(typeof sweep)[number] | undefined>((best, r) => (!best || r.orders_per_s > best.orders_per_s ? r : best), undefined);
   const results: BenchResults = {

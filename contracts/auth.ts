@@ -13,6 +13,8 @@ export const SCOPES = {
   operate: 'orders:operate',
   /** scrape the API's Prometheus metrics */
   metrics: 'metrics:read',
+  /** register, rotate, enable, replay and delete one's own webhook endpoints: where one's order events are sent */
+  webhooks: 'webhooks:manage',
 } as const;
 export type Scope = (typeof SCOPES)[keyof typeof SCOPES];
 export const ALL_SCOPES: readonly Scope[] = Object.values(SCOPES);

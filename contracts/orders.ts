@@ -91,6 +91,8 @@ export interface PlaceOrderInput {
   items: OrderLine[];
   payment: { token: string };
   shippingAddress: ShippingAddress;
+  /** where the customer is emailed about the order: personal data, like the address (in the encrypted input and the orders database only) */
+  email?: string;
   /** sha-256 of the placing request, kept with the order to refuse a reused key with another body */
   requestHash: string;
   /** how long the carrier has to confirm pickup before the order fails (default 48 hours) */
@@ -181,6 +183,7 @@ export interface RecordOrderInput {
   requestHash: string;
   items: OrderLine[];
   shippingAddress: ShippingAddress;
+  email?: string;
   idempotencyKey: string;
 }
 

@@ -1,4 +1,5 @@
 import { INVENTORY_TASK_QUEUE } from './inventory';
+import { NOTIFICATIONS_TASK_QUEUE } from './notifications';
 import { ORDERS_TASK_QUEUE } from './orders';
 import { PAYMENTS_TASK_QUEUE } from './payments';
 import { SHIPPING_TASK_QUEUE } from './shipping';
@@ -9,5 +10,5 @@ import { SHIPPING_TASK_QUEUE } from './shipping';
  * `scripts/run.mjs`, which runs before anything is installed and cannot import this, generates a
  * Prisma client for each `prisma/<name>/schema.prisma` it finds instead.
  */
-export const SERVICES = [ORDERS_TASK_QUEUE, INVENTORY_TASK_QUEUE, PAYMENTS_TASK_QUEUE, SHIPPING_TASK_QUEUE] as const;
+export const SERVICES = [ORDERS_TASK_QUEUE, INVENTORY_TASK_QUEUE, PAYMENTS_TASK_QUEUE, SHIPPING_TASK_QUEUE, NOTIFICATIONS_TASK_QUEUE] as const;
 export type Service = (typeof SERVICES)[number];

@@ -29,6 +29,32 @@ export const orderValue = new Histogram({
 });
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+// Notifications (the notifications pool). Failing endpoints: `sum(rate(webhook_deliveries_total{outcome!="delivered"}[5m])) by (outcome)`.
+export const orderEventsRelayed = new Counter({ name: 'order_events_relayed_total', help: 'Order events the notifications relay handed on', registers });
+export const webhookDeliveries = new Counter({
+  name: 'webhook_deliveries_total',
+  help: 'Webhook delivery attempts, by outcome: delivered, failed (retried later), expired (past its retry budget)',
+  labelNames: ['outcome'],
+  registers,
+});
+export const webhookDeliveryDuration = new Histogram({
+  name: 'webhook_delivery_duration_seconds',
+  help: 'Time from sending a webhook to its answer (or error)',
+  buckets: latencyBuckets,
+  registers,
+});
+export const webhookEndpointsDisabled = new Counter({
+  name: 'webhook_endpoints_disabled_total',
+  help: 'Webhook endpoints disabled after failing repeatedly (each waits for its client to enable it again)',
+  registers,
+});
+export const customerEmailsSent = new Counter({
+  name: 'customer_emails_sent_total',
+  help: 'Customer emails accepted by the SMTP server, by topic',
+  labelNames: ['topic'],
+  registers,
+});
 export const httpDuration = new Histogram({
   name: 'http_request_duration_seconds',
   help: 'HTTP requests served by the API',
@@ -111,7 +137,8 @@ export interface JsonAnswer {
   status: number;
   body: unknown;
 }
-export type WorkerRoutes = Record<`/${string}`, () => Promise<JsonAnswer>>;
+/** A worker's JSON route, given the request's query (the orders pool's `/events?after=`). */
+export type WorkerRoutes = Record<`/${string}`, (query: URLSearchParams) => Promise<JsonAnswer>>;
 
 /**
  * A worker process's own HTTP server: /metrics, and the JSON routes its pool adds (/livez,
@@ -126,7 +153,8 @@ export function serveWorkerHttp(
   const json = (res: ServerResponse, status: number, body: unknown) =>
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
   const server = createServer((req, res) => {
-    const path = new URL(req.url ?? '/', 'http://worker').pathname;
+    const url = new URL(req.url ?? '/', 'http://worker');
+    const path = url.pathname;
     if (req.method !== 'GET') return json(res, 405, { error: 'method_not_allowed', message: 'only GET' });
     if (path === '/metrics') {
       renderMetrics(coreMetricsUrl).then(
@@ -137,7 +165,7 @@ export function serveWorkerHttp(
     }
     const route = routes[path as `/${string}`];
     if (!route) return json(res, 404, { error: 'not_found', message: 'no such route' });
-    route().then(
+    route(url.searchParams).then(
       ({ status, body }) => json(res, status, body),
       // A read whose service cannot answer (its database is away): the caller keeps its last copy.
       (err: Error) => json(res, 503, { error: 'unavailable', message: err.message }),

@@ -97,3 +97,8 @@ export async function bundleOrderWorkflowsWithFingerprint(workflowsPath = ORDER_
   const manifest = workflowCodeManifest(modules);
   return { bundle, fingerprint: manifestFingerprint(manifest), manifest };
 }
+
+/** The notifications pool's own workflows (webhook deliveries, customer emails): a bundle of their own, shipped on their own. */
+export function bundleNotificationWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode(bundleOptions(join(PROJECT_ROOT, 'workflows', 'notifications', 'index.ts')));
+}

@@ -8,6 +8,7 @@ import { LOCAL_PG_PORT, parseEnv } from '../lib/config';
 import { DEV_CLIENTS, ensureClients } from '../lib/infra/clients';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
 import { ensureKeyringFile } from '../lib/infra/keyring-file';
+import { startMailServer, type RunningMailServer } from '../lib/infra/mail';
 import { DATA_DIR, TOOLS_DIR } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type PoolCounts } from '../lib/infra/platform';
 import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../lib/infra/postgres';
@@ -45,6 +46,11 @@ const config = parseEnv(
     SHOP_CLIENT_SECRET: z.string().optional(),
     SHOP_OPERATOR_ID: z.string().optional(),
     SHOP_OPERATOR_SECRET: z.string().optional(),
+    NOTIFICATIONS_WORKERS: count,
+    // Customer emails go to a local mail server (its inbox on MAIL_INBOX_PORT) unless SMTP_URL names a real one.
+    SMTP_URL: z.string().optional(),
+    MAIL_SMTP_PORT: z.coerce.number().int().min(1).max(65535).default(2525),
+    MAIL_INBOX_PORT: z.coerce.number().int().min(1).max(65535).default(8025),
   }),
 );
 
@@ -112,6 +118,7 @@ async function main() {
   let cluster: RunningTemporalCluster | undefined;
   let ui: RunningTemporalUi | undefined;
   let platform: Awaited<ReturnType<typeof launchPlatform>> | undefined;
+  let mail: RunningMailServer | undefined;
 
   let stopping = false;
   const shutdown = async (code: number) => {
@@ -122,6 +129,7 @@ async function main() {
     await platform?.stop();
     await ui?.stop();
     await cluster?.stop();
+    await mail?.stop();
     await temporal?.stop();
     // On Ctrl-C the terminal has already signalled PostgreSQL itself; then there is nothing to wait for.
     await Promise.race([postgres?.stop(), new Promise((r) => setTimeout(r, 3000))]);
@@ -190,6 +198,10 @@ async function main() {
       operator:
         config.SHOP_OPERATOR_ID && config.SHOP_OPERATOR_SECRET ? { id: config.SHOP_OPERATOR_ID, secret: config.SHOP_OPERATOR_SECRET } : clients.operator,
     };
+    if (!config.SMTP_URL) {
+      mail = await startMailServer({ port: config.MAIL_SMTP_PORT, inboxPort: config.MAIL_INBOX_PORT, dir: join(DATA_DIR, 'mail') });
+      say(`mail server on ${mail.smtpUrl} (messages kept in .data/mail)`);
+    }
     const bundle = await buildWorkflowBundle();
     const counts = Object.fromEntries(POOLS.map((p) => [p, config[`${p.toUpperCase()}_WORKERS` as keyof typeof config]])) as PoolCounts;
     platform = await launchPlatform({
@@ -202,6 +214,9 @@ async function main() {
         WORKFLOW_BUNDLE_PATH: bundle,
         // The processes share this terminal: readable lines for a person, JSON lines anywhere else (CI, a file, a pipe).
         LOG_PRETTY: process.env.LOG_PRETTY ?? (process.stdout.isTTY ? '1' : '0'),
+        // Webhook receivers you try this with run on this machine, over plain http:.
+        WEBHOOKS_ALLOW_LOOPBACK_HTTP: process.env.WEBHOOKS_ALLOW_LOOPBACK_HTTP ?? 'true',
+        ...(mail ? { SMTP_URL: mail.smtpUrl } : {}),
         ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
       },
       counts,
@@ -235,6 +250,9 @@ async function main() {
         `  Pools        ${POOLS.map((p) => `${p}×${counts[p]}`).join('  ')}`,
         `  Workers      ${workerPorts(counts)}   (/metrics, /healthz, /livez; inventory also /products)`,
         `  Metrics      ${platform.apiUrl}/metrics (needs metrics:read) and each worker's /metrics`,
+        mail
+          ? `  Mail inbox   ${mail.inboxUrl}   (what customers were emailed; SMTP ${mail.smtpUrl})`
+          : `  Mail         customer emails through ${config.SMTP_URL}`,
         '',
         '  Development clients (their secrets are kept in .data/secrets/dev-clients.json):',
         `    ${storefront.id.padEnd(15)} ${storefront.secret}   ${storefront.scopes.join(' ')}`,
@@ -244,6 +262,11 @@ async function main() {
         '  Get a token, then call the API with it:',
         `    TOKEN=$(curl -s -u ${storefront.id}:${storefront.secret} -d grant_type=client_credentials ${platform.authUrl}/oauth/token | jq -r .access_token)`,
         `    curl -s -H "Authorization: Bearer $TOKEN" ${platform.apiUrl}/orders/<orderId>`,
+        '',
+        '  Hear about your orders: a webhook endpoint (its secret is shown once), and an email address on the order:',
+        `    curl -s -X POST ${platform.apiUrl}/webhooks -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\`,
+        `      -d '{"url":"http://127.0.0.1:8000/hook","events":["order.placed","order.shipped","order.completed"]}'`,
+        `    curl -s -H "Authorization: Bearer $TOKEN" ${platform.apiUrl}/webhooks/<id>/deliveries`,
         '',
         '  Ctrl-C stops everything.',
         '',

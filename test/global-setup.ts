@@ -22,6 +22,9 @@ export const TEST_NAMESPACES = [
   'race',
   'data-errors',
   'versioning',
+  'webhooks',
+  'webhooks-conformance',
+  'notifications-e2e',
 ] as const;
 
 declare module 'vitest' {

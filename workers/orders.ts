@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { createOrderActivities } from '../activities/orders';
+import { createOrderActivities, createOrderEventsRead } from '../activities/orders';
 import { createOrdersDb } from '../activities/orders/db';
 import { ORDERS_TASK_QUEUE, ORDER_SEARCH_ATTRIBUTES } from '../contracts/orders';
+import { keyringFromEnv } from '../lib/temporal/codec';
 import { connectClient } from '../lib/temporal/connection';
 import { ensureSearchAttributes } from '../lib/temporal/search-attributes';
 import { duration, localDatabaseUrl, poolSize } from '../lib/config';
@@ -33,6 +34,8 @@ export const ordersPool = definePool({
     return {
       activities: createOrderActivities({ db }),
       health: { database: databaseCheck(pool) },
+      // the order event log, for the notifications relay (customers' addresses sealed with the payload keyring)
+      reads: { '/events': createOrderEventsRead({ db, keyring: keyringFromEnv() }) },
       close: async () => {
         await db.$disconnect();
         await pool.end();

@@ -42,7 +42,7 @@ export interface PoolResources {
   /** what this pool's /healthz probes, by name: its own databases (`databaseCheck(pool)`), nothing of other services */
   health?: Record<string, () => Promise<unknown>>;
   /** read-only JSON endpoints served beside /metrics: how the API reads a service without a workflow or its database */
-  reads?: Record<`/${string}`, () => Promise<unknown>>;
+  reads?: Record<`/${string}`, (query: URLSearchParams) => Promise<unknown>>;
   close: () => Promise<void>;
 }
 
@@ -57,6 +57,8 @@ export interface PoolSpec<E extends WorkerEnv> {
   taskQueue: string;
   env: z.ZodType<E>;
   runsWorkflows?: boolean;
+  /** a pool whose workflows are its own (not the orders bundle): how to build its bundle, and where a prebuilt one is */
+  workflowBundle?: { build: () => Promise<WorkflowBundle>; prebuilt: (config: E) => string | undefined };
   /** the pool's resources; `temporal` connects any client it needs (the orders pool's schedule, shipping's pickup signals) */
   build: (config: E, log: Logger, temporal: TemporalSettings) => Promise<PoolResources>;
 }
@@ -88,11 +90,10 @@ function temporalLogger(log: Logger): TemporalLogger {
 }
 
 /** The prebuilt bundle when there is one (npm start, the image); else this process builds it. */
-async function workflowSource(config: WorkerEnv): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
-  if (config.WORKFLOW_BUNDLE_PATH && existsSync(config.WORKFLOW_BUNDLE_PATH)) {
-    return { workflowBundle: { codePath: config.WORKFLOW_BUNDLE_PATH } };
-  }
-  return { workflowBundle: await bundleOrderWorkflows() };
+async function workflowSource<E extends WorkerEnv>(spec: PoolSpec<E>, config: E): Promise<Pick<WorkerOptions, 'workflowBundle'>> {
+  const prebuilt = spec.workflowBundle ? spec.workflowBundle.prebuilt(config) : config.WORKFLOW_BUNDLE_PATH;
+  if (prebuilt && existsSync(prebuilt)) return { workflowBundle: { codePath: prebuilt } };
+  return { workflowBundle: await (spec.workflowBundle?.build ?? bundleOrderWorkflows)() };
 }
 
 export interface StartedPool {
@@ -133,7 +134,7 @@ function poolRoutes(resources: PoolResources, worker: Worker): WorkerRoutes {
     },
   };
   for (const [path, read] of Object.entries(resources.reads ?? {})) {
-    routes[path as `/${string}`] = async () => ({ status: 200, body: await read() });
+    routes[path as `/${string}`] = async (query) => ({ status: 200, body: await read(query) });
   }
   return routes;
 }
@@ -147,7 +148,7 @@ export async function startPool<E extends WorkerEnv>(
   config: E,
   { connection, temporal, log, tracing, bundle, coreMetricsUrl }: PoolRuntime,
 ): Promise<StartedPool> {
-  const workflows = spec.runsWorkflows ? (bundle ? { workflowBundle: bundle } : await workflowSource(config)) : {};
+  const workflows = spec.runsWorkflows ? (bundle ? { workflowBundle: bundle } : await workflowSource(spec, config)) : {};
   const version = workerVersion(config);
   const resources = await spec.build(config, log, temporal);
   const stopBackground = new AbortController();

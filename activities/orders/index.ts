@@ -1,4 +1,7 @@
+import { isEmailed, topicOf, type OrderEventRecord, type OrderEventsPage } from '../../contracts/notifications';
 import type { RecordOrderEventInput, RecordOrderInput } from '../../contracts/orders';
+import type { Keyring } from '../../lib/temporal/codec';
+import { seal } from '../../lib/temporal/sealed';
 import type { OrdersDb } from './db';
 import { orderValue, ordersCancelled, ordersCompleted, ordersFailed } from '../../lib/metrics';
 
@@ -43,13 +46,13 @@ export function createOrderActivities({ db }: OrdersDeps) {
   }
 
   return {
-    async recordOrderPlaced({ orderId, placedBy, customerId, requestHash, items, shippingAddress, idempotencyKey }: RecordOrderInput): Promise<void> {
+    async recordOrderPlaced({ orderId, placedBy, customerId, requestHash, items, shippingAddress, email, idempotencyKey }: RecordOrderInput): Promise<void> {
       // One statement: the order, its lines and its first event are written together or not at
       // all, and a retry (the order's ID already there) writes nothing.
       await db.$executeRaw`
         WITH placed AS (
-          INSERT INTO orders (id, placed_by, customer_id, request_hash, status, shipping_address, updated_at)
-          VALUES (${orderId}::uuid, ${placedBy}, ${customerId}, ${requestHash}, 'PENDING', ${JSON.stringify(shippingAddress)}::jsonb, now())
+          INSERT INTO orders (id, placed_by, customer_id, request_hash, status, shipping_address, email, updated_at)
+          VALUES (${orderId}::uuid, ${placedBy}, ${customerId}, ${requestHash}, 'PENDING', ${JSON.stringify(shippingAddress)}::jsonb, ${email ?? null}, now())
           ON CONFLICT (id) DO NOTHING
           RETURNING id
         ), lines AS (
@@ -95,3 +98,42 @@ function countOutcome(type: RecordOrderEventInput['type'], data: RecordOrderEven
 }
 
 export type OrderActivities = ReturnType<typeof createOrderActivities>;
+
+/** Most entries one read returns: a page of the log is one indexed range scan. */
+const EVENTS_PAGE_MAX = 1000;
+
+/**
+ * The order event log as the notifications service reads it (the orders pool's `GET /events?after=&limit=`):
+ * every entry after a position, in order, so a reader can tell a position not yet committed from one
+ * that will never be. The data goes only with the events subscribers hear, and the customer's address,
+ * sealed with the payload keyring, only with the events a customer is emailed about.
+ */
+export function createOrderEventsRead({ db, keyring }: { db: OrdersDb; keyring: Keyring }) {
+  return async function readOrderEvents(query: URLSearchParams): Promise<OrderEventsPage> {
+    const afterText = query.get('after') ?? '0';
+    const after = /^[0-9]{1,19}$/.test(afterText) ? BigInt(afterText) : 0n;
+    const limit = Math.min(EVENTS_PAGE_MAX, Math.max(1, Number.parseInt(query.get('limit') ?? '', 10) || 100));
+    const [rows, [head]] = await Promise.all([
+      db.$queryRaw<Array<{ id: bigint; order_id: string; type: string; data: unknown; created_at: Date; placed_by: string; email: string | null }>>`
+        SELECT e.id, e.order_id::text, e.type, e.data, e.created_at, o.placed_by, o.email
+        FROM order_events e JOIN orders o ON o.id = e.order_id
+        WHERE e.id > ${after}
+        ORDER BY e.id
+        LIMIT ${limit}`,
+      db.$queryRaw<[{ head: bigint | null }]>`SELECT max(id) AS head FROM order_events`,
+    ]);
+    const events = rows.map((row): OrderEventRecord => {
+      const topic = topicOf(row.type);
+      return {
+        id: String(row.id),
+        orderId: row.order_id,
+        type: row.type,
+        placedBy: row.placed_by,
+        at: row.created_at.toISOString(),
+        ...(topic ? { data: (row.data ?? {}) as Record<string, unknown> } : {}),
+        ...(row.email && isEmailed(topic) ? { email: seal(keyring, row.email, 'customer-email') } : {}),
+      };
+    });
+    return { events, head: String(head?.head ?? 0n) };
+  };
+}

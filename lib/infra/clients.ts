@@ -14,7 +14,7 @@ export interface ClientCredentials {
 
 /** The clients `npm start` makes on its first run: a storefront, a reviewer, an operator. */
 export const DEV_CLIENTS = {
-  storefront: { id: 'storefront-dev', name: 'Development storefront', scopes: [SCOPES.write, SCOPES.read] },
+  storefront: { id: 'storefront-dev', name: 'Development storefront', scopes: [SCOPES.write, SCOPES.read, SCOPES.webhooks] },
   reviewer: { id: 'reviewer-dev', name: 'Development reviewer', scopes: [SCOPES.review, SCOPES.read] },
   operator: { id: 'operator-dev', name: 'Development operator', scopes: [SCOPES.operate, SCOPES.read, SCOPES.review, SCOPES.metrics] },
 } as const satisfies Record<string, ClientSpec>;

@@ -4,7 +4,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SERVICES } from '../../contracts/services';
 import { freePort } from '../net';
-import { bundleOrderWorkflows } from '../workflow-bundle';
+import { NOTIFICATIONS_TASK_QUEUE } from '../../contracts/notifications';
+import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
+import { bundleNotificationWorkflows, bundleOrderWorkflows } from '../workflow-bundle';
 import { BUILD_DIR, PROJECT_ROOT } from './paths';
 
 /** One worker pool per service, each started from `workers/<service>.ts`. */
@@ -19,7 +21,8 @@ export type PoolCounts = Record<PoolName, number>;
 
 export interface PlatformOptions {
   env: NodeJS.ProcessEnv;
-  counts: PoolCounts;
+  /** processes per pool; a pool not named runs one */
+  counts: Partial<PoolCounts>;
   apiPort: number;
   /** the auth service's port; its URL is the issuer of the platform's tokens */
   authPort: number;
@@ -71,6 +74,15 @@ export async function buildWorkflowBundle(): Promise<string> {
   return path;
 }
 
+/** The notifications pool's own bundle, built once likewise (NOTIFICATIONS_WORKFLOW_BUNDLE_PATH). */
+export async function buildNotificationsWorkflowBundle(): Promise<string> {
+  const { code } = await bundleNotificationWorkflows();
+  await mkdir(BUILD_DIR, { recursive: true });
+  const path = join(BUILD_DIR, 'notifications-workflow-bundle.js');
+  await writeFile(path, code);
+  return path;
+}
+
 const entry = (script: string) => join(PROJECT_ROOT, script);
 
 /**
@@ -118,12 +130,23 @@ export async function launchPlatform({
   const workerUrls = Object.fromEntries(POOLS.map((p) => [p, [] as string[]])) as Record<PoolName, string[]>;
   let n = 0;
   for (const pool of POOLS) {
-    for (let i = 1; i <= counts[pool]; i++) {
+    for (let i = 1; i <= (counts[pool] ?? 1); i++) {
       const port = metricsBasePort === undefined ? await freePort() : metricsBasePort + n++;
-      const url = `http://127.0.0.1:${port}`;
-      workerUrls[pool].push(url);
-      start(`${pool}-worker-${i}`, `workers/${pool}.ts`, { METRICS_PORT: String(port) }, `${url}/metrics`);
+      workerUrls[pool].push(`http://127.0.0.1:${port}`);
     }
+  }
+  // The notifications pool reads the orders pool's event log over HTTP, and runs a bundle of its own.
+  const poolEnv: Partial<Record<PoolName, NodeJS.ProcessEnv>> = {
+    [NOTIFICATIONS_TASK_QUEUE]: {
+      ORDERS_WORKER_URLS: workerUrls[ORDERS_TASK_QUEUE].join(','),
+      NOTIFICATIONS_WORKFLOW_BUNDLE_PATH:
+        env.NOTIFICATIONS_WORKFLOW_BUNDLE_PATH ?? (workerUrls[NOTIFICATIONS_TASK_QUEUE].length > 0 ? await buildNotificationsWorkflowBundle() : undefined),
+    },
+  };
+  for (const pool of POOLS) {
+    workerUrls[pool].forEach((url, i) =>
+      start(`${pool}-worker-${i + 1}`, `workers/${pool}.ts`, { ...poolEnv[pool], METRICS_PORT: new URL(url).port }, `${url}/metrics`),
+    );
   }
   const authUrl = `http://127.0.0.1:${authPort}`;
   // The API's Swagger UI asks the auth service for tokens from the browser.

@@ -59,6 +59,15 @@ const SAMPLES: Record<string, () => Sample> = {
   cancelOrder: () => ({ params: { id: randomUUID() }, body: {}, allowed: 404 }),
   reviewOrder: () => ({ params: { id: randomUUID() }, body: { decision: 'approve' }, allowed: 404 }),
   metrics: () => ({ allowed: 200 }),
+  // .invalid never resolves: whatever the matrix's orders publish is never sent anywhere
+  createWebhook: () => ({ body: { url: 'https://webhooks.invalid/hook', events: ['order.placed'] }, allowed: 201 }),
+  listWebhooks: () => ({ allowed: 200 }),
+  getWebhook: () => ({ params: { id: randomUUID() }, allowed: 404 }),
+  deleteWebhook: () => ({ params: { id: randomUUID() }, allowed: 404 }),
+  rotateWebhookSecret: () => ({ params: { id: randomUUID() }, allowed: 404 }),
+  enableWebhook: () => ({ params: { id: randomUUID() }, allowed: 404 }),
+  listWebhookDeliveries: () => ({ params: { id: randomUUID() }, allowed: 404 }),
+  replayWebhookDelivery: () => ({ params: { id: randomUUID(), ...{ eventId: 'evt_1' } }, allowed: 404 }),
 };
 
 const tokenRoutes = ROUTES.filter((r): r is Route & { access: { scopes: readonly Scope[] } } => r.access !== 'public');

@@ -178,7 +178,8 @@ it('answers every fuzzed request below 500 and as documented, stores nothing it 
 
   // 3. Every order accepted ends; nothing else was started or stored.
   const acceptedIds = new Set(placed.map((e) => (JSON.parse(e.responseBody) as { orderId: string }).orderId));
-  const running = `TemporalScheduledById IS NULL AND ExecutionStatus = "Running"`;
+  // Orders only: a webhook endpoint the fuzzer registered has a workflow that runs as long as the endpoint exists.
+  const running = `WorkflowType = "orderWorkflow" AND ExecutionStatus = "Running"`;
   const ended = await eventually(
     async () => {
       const rows = await db.order.findMany({ select: { id: true, status: true } });
@@ -197,7 +198,7 @@ it('answers every fuzzed request below 500 and as documented, stores nothing it 
 
   // Workflows a request could have started (not the reconciliation schedule's): one per accepted order, none other.
   const workflows: string[] = [];
-  for await (const wf of client.workflow.list({ query: 'TemporalScheduledById IS NULL' })) workflows.push(wf.workflowId);
+  for await (const wf of client.workflow.list({ query: 'TemporalScheduledById IS NULL AND WorkflowType = "orderWorkflow"' })) workflows.push(wf.workflowId);
   // A refused POST /orders names an order by its key: nothing of it exists, unless the key placed one before (422).
   const stored = new Set(accepted.keys());
   const placedBy = identityKey({ issuer: auth.issuer, subject: FUZZER.id });

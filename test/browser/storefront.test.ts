@@ -4,22 +4,29 @@ import type { Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Connection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
-import { ORDER_SEARCH_ATTRIBUTES, ORDER_STEPS, orderWorkflowId } from '../../contracts/orders';
+import { Webhook } from 'standardwebhooks';
+import { SCOPES } from '../../contracts/auth';
+import { isEmailed, topicOf } from '../../contracts/notifications';
+import { ORDER_SEARCH_ATTRIBUTES, ORDER_STEPS, ORDER_TOPICS, orderWorkflowId } from '../../contracts/orders';
+import { ensureClients, tokenSource, type ClientCredentials } from '../../lib/infra/clients';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
+import { startMailServer, type RunningMailServer } from '../../lib/infra/mail';
 import { DATA_DIR, PROJECT_ROOT } from '../../lib/infra/paths';
-import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type PoolCounts, type RunningPlatform } from '../../lib/infra/platform';
+import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
 import { freePort } from '../../lib/net';
 import { ensureSearchAttributes } from '../../lib/temporal/search-attributes';
 import { CATALOGUE } from '../../prisma/inventory/seed';
 import { ensureChromium, launchBrowser, type LaunchedBrowser } from '../support/browser';
 import { createTestDatabases, queryDatabase } from '../support/databases';
 import { eventually, request } from '../support/http';
-import { launchedClients } from '../support/launched';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 
 /**
  * The demo shop (shop/) in a real Chromium, against the platform as real processes: the pools, the
  * auth service, the API and the shop server, each its own `node`. A customer buys, is declined,
  * cancels, and keeps watching while the orders worker is SIGKILLed; an operator lists the orders.
+ * The shop's storefront has a webhook endpoint (a receiver here) and each customer an email address
+ * (the local mail server): every order's events reach both, once per event ID, the IDs the page saw.
  */
 const NAMESPACE = 'browser';
 const UI_URL = 'http://127.0.0.1:8233';
@@ -31,7 +38,13 @@ const SCREENSHOT =
 
 let platform: RunningPlatform;
 let urls: Record<DatabaseName, string>;
-let clients: Awaited<ReturnType<typeof launchedClients>>;
+let clients: Record<'storefront' | 'operator', ClientCredentials>;
+let storefrontToken: () => Promise<string>;
+let mail: RunningMailServer;
+let receiver: WebhookReceiver;
+/** the shop's webhook endpoint's signing secret */
+let webhook: Webhook;
+const MAIL_DOMAIN = 'shop.example';
 let browser: LaunchedBrowser;
 let shopUrl: string;
 let installMs = 0;
@@ -57,14 +70,22 @@ async function ensureNamespace(address: string, namespace: string): Promise<void
 beforeAll(async () => {
   installMs = await ensureChromium();
   const started = Date.now();
-  const [databases] = await Promise.all([createTestDatabases('browser'), ensureNamespace(inject('temporalAddress'), NAMESPACE)]);
-  urls = databases;
+  [urls, mail, receiver] = await Promise.all([
+    createTestDatabases('browser'),
+    startMailServer(),
+    startWebhookReceiver(),
+    ensureNamespace(inject('temporalAddress'), NAMESPACE),
+  ]);
   timings.databasesMs = Date.now() - started;
   const [apiPort, authPort, shopPort, metricsBasePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const authUrl = `http://127.0.0.1:${authPort}`;
-  // The shop acts as the test storefront and the test operator: their secrets go to the shop process only.
-  clients = await launchedClients(authUrl, urls.auth);
-  const { storefront, operator } = clients.credentials;
+  // The shop acts as this storefront and this operator: their secrets go to the shop process only.
+  clients = await ensureClients(urls.auth, {
+    storefront: { id: 'browser-shop', name: 'Browser test shop', scopes: [SCOPES.write, SCOPES.read, SCOPES.webhooks], rateLimitPerMinute: 1_000_000 },
+    operator: { id: 'browser-operator', name: 'Browser test operator', scopes: [SCOPES.operate, SCOPES.read, SCOPES.review], rateLimitPerMinute: 1_000_000 },
+  });
+  const { storefront, operator } = clients;
+  storefrontToken = tokenSource(authUrl, storefront);
   platform = await launchPlatform({
     env: {
       ...process.env,
@@ -79,9 +100,14 @@ beforeAll(async () => {
       TEMPORAL_UI_URL: UI_URL,
       // A fresh catalogue on every read: the stock a page shows is the stock now.
       CATALOGUE_TTL_MS: '0',
+      // Notifications: customer emails to the local mail server, webhooks to this file's receiver on loopback, found quickly.
+      SMTP_URL: mail.smtpUrl,
+      MAIL_FROM: `Demo shop <orders@${MAIL_DOMAIN}>`,
+      WEBHOOKS_ALLOW_LOOPBACK_HTTP: 'true',
+      RELAY_POLL_INTERVAL_MS: '100',
       ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
     },
-    counts: Object.fromEntries(POOLS.map((pool) => [pool, 1])) as PoolCounts,
+    counts: Object.fromEntries(POOLS.map((pool) => [pool, 1])),
     apiPort,
     authPort,
     shop: { port: shopPort, storefront, operator },
@@ -97,6 +123,12 @@ beforeAll(async () => {
     waitForHttp(`${shopUrl}/shop/healthz`, 150_000),
   ]);
   timings.platformMs = Date.now() - started;
+  const endpoint = await request(platform.apiUrl, 'POST', '/webhooks', {
+    body: { url: receiver.url, events: ORDER_TOPICS },
+    headers: { Authorization: `Bearer ${await storefrontToken()}` },
+  });
+  expect(endpoint.status).toBe(201);
+  webhook = new Webhook(endpoint.body.secret);
   browser = await launchBrowser();
   browser.context.setDefaultTimeout(30_000);
   timings.startMs = Date.now() - started;
@@ -105,6 +137,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await platform?.stop();
+  await Promise.all([mail?.stop(), receiver?.stop()]);
   console.log(
     `[browser] chromium install ${installMs ? seconds(installMs) : 'not needed'}; databases and namespace ${seconds(timings.databasesMs)}, ` +
       `platform up ${seconds(timings.platformMs)}, browser up ${seconds(timings.startMs)} (from the start of the file's set-up)`,
@@ -117,7 +150,7 @@ const keepPicture = (page: Page, name: string) => page.locator('body').screensho
 /** Buys `items` in the shop as a customer would, and lands on the order page; returns the order ID. */
 async function checkout(
   page: Page,
-  { items, card = 'tok_visa', country = 'GB' }: { items: Array<[sku: string, quantity: number]>; card?: string; country?: string },
+  { items, card = 'tok_visa', country = 'GB', email }: { items: Array<[sku: string, quantity: number]>; card?: string; country?: string; email?: string },
 ) {
   await page.goto(`${shopUrl}/shop`);
   for (const [sku, quantity] of items) {
@@ -130,6 +163,7 @@ async function checkout(
   }
   await page.selectOption('#card', card);
   await page.selectOption('#country', country);
+  if (email) await page.getByLabel('Email for order updates').fill(email);
   await page.getByRole('button', { name: 'Place order' }).click();
   await page.waitForURL(/\/shop\/orders\/[0-9a-f-]{36}$/);
   return page.url().split('/').pop()!;
@@ -147,8 +181,39 @@ const logShown = (page: Page) =>
 
 /** The order as the API has it, read as the shop's storefront client. */
 async function apiOrder(orderId: string) {
-  return (await request(platform.apiUrl, 'GET', `/orders/${orderId}`, { headers: await clients.headers('storefront') })).body;
+  return (await request(platform.apiUrl, 'GET', `/orders/${orderId}`, { headers: { Authorization: `Bearer ${await storefrontToken()}` } })).body;
 }
+
+/**
+ * What the outside world heard of an order that has ended: its storefront's webhook endpoint got
+ * each published event of the page's log once, in order, signed, under the event ID the page saw
+ * (`evt_<stream id>`); the customer got one email per emailed event, at the address typed at checkout.
+ */
+async function expectNotifications(page: Page, orderId: string, email: string) {
+  const published = (await logShown(page)).filter((e) => topicOf(e.type)).map((e) => ({ id: `evt_${e.id}`, topic: topicOf(e.type)! }));
+  const emailed = published.filter((p) => isEmailed(p.topic));
+  const hooksOf = () => receiver.accepted().filter((r) => r.event.data.orderId === orderId);
+  const mailsOf = () => mail.messages().filter((m) => m.headers['x-order-id'] === orderId);
+  await eventually(
+    async () => (hooksOf().length >= published.length && mailsOf().length >= emailed.length ? true : undefined),
+    'webhooks and emails',
+    300,
+    100,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 1_000)); // a duplicate would have arrived by now
+
+  const hooks = receiver.log().filter((r) => r.event.data.orderId === orderId);
+  expect(hooks.map((r) => [r.id, r.event.type, r.status])).toEqual(published.map((p) => [p.id, p.topic, 204]));
+  for (const r of hooks) {
+    expect(webhook.verify(r.body, { 'webhook-id': r.id, 'webhook-timestamp': r.timestamp, 'webhook-signature': r.signature })).toEqual(r.event);
+    expect(r.body).not.toContain(email);
+  }
+  const mails = mailsOf().map((m) => [m.messageId, m.headers['x-order-event'], m.to.join(',')]);
+  expect(mails.sort()).toEqual(emailed.map((p) => [`<${p.id}.order-email@${MAIL_DOMAIN}>`, p.topic, email]).sort());
+}
+
+/** A customer's address of their own, per test. */
+const customer = (name: string) => `${name}-${Date.now().toString(36)}@customer.example`;
 
 describe('the storefront in a real browser', () => {
   it(
@@ -163,11 +228,13 @@ describe('the storefront in a real browser', () => {
         if (header) authorisations.push(header);
       });
 
+      const email = customer('buyer');
       const orderId = await checkout(page, {
         items: [
           ['TSHIRT-BLK-M', 1],
           ['MUG-LOGO', 2],
         ],
+        email,
       });
       const statuses = new Set<string>();
       const watching = (async () => {
@@ -218,7 +285,7 @@ describe('the storefront in a real browser', () => {
 
       // The browser never held a token or a client secret: no Authorization header went out, none came back.
       expect(authorisations).toEqual([]);
-      const secrets = [clients.credentials.storefront.secret, clients.credentials.operator.secret];
+      const secrets = [clients.storefront.secret, clients.operator.secret];
       for (const res of seen.filter((r) => !(r.headers()['content-type'] ?? '').includes('event-stream'))) {
         const text = await res.text().catch(() => '');
         for (const secret of secrets) expect(text, res.url()).not.toContain(secret);
@@ -227,6 +294,7 @@ describe('the storefront in a real browser', () => {
       const cookies = await browser.context.cookies(`${shopUrl}/shop`);
       expect(cookies.map((c) => [c.name, c.httpOnly, c.sameSite])).toEqual([['shop_session', true, 'Strict']]);
       await keepPicture(page, 'completed');
+      await expectNotifications(page, orderId, email);
       await page.close();
     },
     TEST_TIMEOUT,
@@ -241,7 +309,8 @@ describe('the storefront in a real browser', () => {
       await page.goto(`${shopUrl}/shop`);
       const before = await stockShown();
 
-      const orderId = await checkout(page, { items: [[sku, 3]], card: 'tok_declined' });
+      const email = customer('declined');
+      const orderId = await checkout(page, { items: [[sku, 3]], card: 'tok_declined', email });
       await waitForStatus(page, 'FAILED');
       await page.locator('#outcome:not([hidden])').waitFor();
       expect(await page.locator('#status').textContent()).toContain('Failed: the card was declined');
@@ -273,6 +342,7 @@ describe('the storefront in a real browser', () => {
       const [row] = await queryDatabase<{ stock: number }>(urls.inventory, 'SELECT stock FROM products WHERE sku = $1', [sku]);
       expect(row!.stock).toBe(before);
       await keepPicture(page, 'catalogue');
+      await expectNotifications(page, orderId, email);
       await page.close();
     },
     TEST_TIMEOUT,
@@ -282,7 +352,8 @@ describe('the storefront in a real browser', () => {
     'a cancel during the pickup wait shows the undos in reverse and CANCELLED',
     async () => {
       const page = await browser.context.newPage();
-      const orderId = await checkout(page, { items: [['CAP-NAVY', 1]], card: 'tok_mastercard', country: 'DE' });
+      const email = customer('canceller');
+      const orderId = await checkout(page, { items: [['CAP-NAVY', 1]], card: 'tok_mastercard', country: 'DE', email });
       await waitForStatus(page, 'AWAITING_PICKUP');
       await page.getByRole('button', { name: 'Cancel this order' }).click();
       await page.getByText('Cancellation accepted: the steps done so far are being undone.').waitFor();
@@ -300,6 +371,7 @@ describe('the storefront in a real browser', () => {
       expect((await logShown(page)).map((e) => e.type).slice(-4)).toEqual(['CompensationRan', 'CompensationRan', 'CompensationRan', 'OrderCancelled']);
       expect((await apiOrder(orderId)).status).toBe('CANCELLED');
       await keepPicture(page, 'cancelled');
+      await expectNotifications(page, orderId, email);
       await page.close();
     },
     TEST_TIMEOUT,
@@ -309,7 +381,8 @@ describe('the storefront in a real browser', () => {
     'the order page keeps its live view while the orders worker is SIGKILLed mid-order and restarted',
     async () => {
       const page = await browser.context.newPage();
-      const orderId = await checkout(page, { items: [['SOCKS-3PK', 2]] });
+      const email = customer('watcher');
+      const orderId = await checkout(page, { items: [['SOCKS-3PK', 2]], email });
       await waitForStatus(page, 'AWAITING_PICKUP');
       await page.evaluate(() => ((globalThis as { sameDocument?: boolean }).sameDocument = true));
 
@@ -328,6 +401,7 @@ describe('the storefront in a real browser', () => {
       expect(new Set(log.map((e) => e.id)).size).toBe(ORDER_STEPS.length);
       expect((await apiOrder(orderId)).status).toBe('COMPLETED');
       await keepPicture(page, 'worker-killed');
+      await expectNotifications(page, orderId, email);
       await page.close();
     },
     2 * TEST_TIMEOUT,
@@ -340,7 +414,7 @@ describe('the storefront in a real browser', () => {
       const refused = await page.request.get(`${shopUrl}/shop/operator`);
       expect([refused.status(), refused.headers()['www-authenticate']]).toEqual([401, 'Basic realm="shop operator", charset="UTF-8"']);
       expect((await page.request.get(`${shopUrl}/shop/api/operator/orders`)).status()).toBe(401);
-      const { id, secret } = clients.credentials.operator;
+      const { id, secret } = clients.operator;
       await page.setExtraHTTPHeaders({ authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` });
       await page.goto(`${shopUrl}/shop/operator`);
       await page.locator('#orders:not([hidden])').waitFor();

@@ -10,8 +10,8 @@ import { createLogger } from '../../lib/logger';
 
 /** The clients most tests act as: two storefronts, a reviewer, an operator, and Prometheus. */
 export const TEST_CLIENTS = {
-  storefront: { id: 'storefront-a', name: 'Storefront A', scopes: [SCOPES.write, SCOPES.read] },
-  otherStorefront: { id: 'storefront-b', name: 'Storefront B', scopes: [SCOPES.write, SCOPES.read] },
+  storefront: { id: 'storefront-a', name: 'Storefront A', scopes: [SCOPES.write, SCOPES.read, SCOPES.webhooks] },
+  otherStorefront: { id: 'storefront-b', name: 'Storefront B', scopes: [SCOPES.write, SCOPES.read, SCOPES.webhooks] },
   reviewer: { id: 'reviewer-1', name: 'Risk team', scopes: [SCOPES.review, SCOPES.read] },
   operator: { id: 'operator-1', name: 'Operations', scopes: [SCOPES.operate, SCOPES.read, SCOPES.review] },
   prometheus: { id: 'prometheus', name: 'Prometheus', scopes: [SCOPES.metrics] },

@@ -5,7 +5,7 @@ import { createApp, type AppDeps } from '../../api/app';
 import { createAuthenticator, trustedIssuers } from '../../api/authentication';
 import { createPool } from '../../lib/db';
 import { PostgresRateLimitStore } from '../../lib/http/rate-limit-store';
-import { createLogger } from '../../lib/logger';
+import { createLogger, type Logger } from '../../lib/logger';
 import { startTestAuth } from './auth';
 import type { Tracing } from '../../lib/tracing';
 import { createTestDatabases } from './databases';
@@ -21,11 +21,25 @@ export async function startInProcessApi(options: {
   namespace: string;
   env?: NodeJS.ProcessEnv;
   tracing?: Tracing;
-  app?: Partial<Pick<AppDeps, 'timings' | 'catalogueTtlMs' | 'catalogueTimeoutMs' | 'healthTimeoutMs' | 'rateLimits' | 'requestTimeoutMs' | 'corsOrigins'>>;
+  app?: Partial<
+    Pick<
+      AppDeps,
+      'timings' | 'catalogueTtlMs' | 'catalogueTimeoutMs' | 'healthTimeoutMs' | 'rateLimits' | 'requestTimeoutMs' | 'corsOrigins' | 'allowLoopbackWebhooks'
+    >
+  >;
+  /** where the pools log (warnings and up by default) */
+  log?: Logger;
 }) {
   quietRuntime();
   const urls = await createTestDatabases(options.prefix);
-  const pools = await startInProcessPools({ urls, namespace: options.namespace, bundle: await bundleWorkflows(), env: options.env, tracing: options.tracing });
+  const pools = await startInProcessPools({
+    urls,
+    namespace: options.namespace,
+    bundle: await bundleWorkflows(),
+    env: options.env,
+    tracing: options.tracing,
+    ...(options.log ? { log: options.log } : {}),
+  });
   const { client, connection } = await testClient(options.namespace, options.tracing ? { interceptors: options.tracing.clientInterceptors } : {});
   const pool = createPool(urls.orders, 3, `${options.prefix}-test`);
   const db: OrdersDb = createOrdersDb(pool);
@@ -38,7 +52,8 @@ export async function startInProcessApi(options: {
   };
   /** Another API on the same platform, e.g. with other worker URLs or a fresh catalogue. */
   const serve = async (overrides: Partial<AppDeps> = {}) => {
-    const app = createApp({ client, db, log, workers: pools.workers, ...security, ...options.app, ...overrides });
+    // Webhook receivers in tests listen on this machine, over plain http:.
+    const app = createApp({ client, db, log, workers: pools.workers, ...security, allowLoopbackWebhooks: true, ...options.app, ...overrides });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

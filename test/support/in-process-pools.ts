@@ -8,6 +8,9 @@ import { inventoryPool } from '../../workers/inventory';
 import { ordersPool } from '../../workers/orders';
 import { paymentsPool } from '../../workers/payments';
 import { shippingPool } from '../../workers/shipping';
+import { notificationsPool } from '../../workers/notifications';
+import { bundleNotificationWorkflows } from '../../lib/workflow-bundle';
+import type { Logger } from '../../lib/logger';
 import { startPool, type StartedPool } from '../../workers/run';
 import { initTracing, type Tracing } from '../../lib/tracing';
 import { connectWorker, temporalSettings } from '../../lib/temporal/connection';
@@ -30,7 +33,11 @@ export async function startInProcessPools(options: {
   urls: Record<DatabaseName, string>;
   namespace: string;
   bundle: WorkflowBundle;
+  /** the notifications pool's own bundle; built here when not given */
+  notificationsBundle?: WorkflowBundle;
   env?: NodeJS.ProcessEnv;
+  /** where the pools log (warnings and up by default) */
+  log?: Logger;
   /** the tracing wiring; by default a tracer that samples nothing */
   tracing?: Tracing;
 }): Promise<InProcessPools> {
@@ -42,6 +49,8 @@ export async function startInProcessPools(options: {
     // each pool's HTTP server on a free loopback port
     METRICS_PORT: '0',
     METRICS_HOST: '127.0.0.1',
+    // webhook receivers in tests listen on this machine
+    WEBHOOKS_ALLOW_LOOPBACK_HTTP: 'true',
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), options.urls[db]])),
     ...options.env,
   };
@@ -50,20 +59,26 @@ export async function startInProcessPools(options: {
   const runtime = {
     connection,
     temporal,
-    log: createLogger('test-pools', 'warn'),
+    log: options.log ?? createLogger('test-pools', 'warn'),
     tracing: options.tracing ?? initTracing({ service: 'test-pools', sampleRatio: 0 }),
   };
-  const [orders, inventory, payments, shipping] = await Promise.all([
+  const [orders, inventory, payments, shipping, notificationsBundle] = await Promise.all([
     startPool(ordersPool, parseEnv(ordersPool.env, env), { ...runtime, bundle: options.bundle }),
     startPool(inventoryPool, parseEnv(inventoryPool.env, env), runtime),
     startPool(paymentsPool, parseEnv(paymentsPool.env, env), runtime),
     startPool(shippingPool, parseEnv(shippingPool.env, env), runtime),
+    options.notificationsBundle ?? bundleNotificationWorkflows(),
   ]);
-  const pools = { orders, inventory, payments, shipping };
+  // The notifications pool reads the orders pool's event log (GET /events) from its URL.
+  const notifications = await startPool(notificationsPool, parseEnv(notificationsPool.env, { ORDERS_WORKER_URLS: orders.url, ...env }), {
+    ...runtime,
+    bundle: notificationsBundle,
+  });
+  const pools = { orders, inventory, payments, shipping, notifications };
   const all = Object.values(pools);
   return {
     pools,
-    workers: { orders: [orders.url], inventory: [inventory.url], payments: [payments.url], shipping: [shipping.url] },
+    workers: { orders: [orders.url], inventory: [inventory.url], payments: [payments.url], shipping: [shipping.url], notifications: [notifications.url] },
     stop: async () => {
       all.forEach((p) => p.stop());
       await Promise.all(all.map((p) => p.finished));

@@ -53,7 +53,7 @@ setWorkflowOptions({ versioningBehavior: 'PINNED' }, orderWorkflow);
 
 /** 1. The order and its first event, in the orders database, in the first workflow task. */
 async function recordOrder(order: Order): Promise<void> {
-  const { orderId, placedBy, customerId, requestHash, items, shippingAddress } = order.input;
+  const { orderId, placedBy, customerId, requestHash, items, shippingAddress, email } = order.input;
   await firstRecord.recordOrderPlaced({
     orderId,
     placedBy: identityKey(placedBy),
@@ -61,6 +61,7 @@ async function recordOrder(order: Order): Promise<void> {
     requestHash,
     items,
     shippingAddress,
+    ...(email ? { email } : {}),
     idempotencyKey: order.key('OrderPlaced'),
   });
   order.recorded = true;
