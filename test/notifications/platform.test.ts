@@ -15,7 +15,7 @@ import { DATA_DIR } from '../../lib/infra/paths';
 import { buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
 import { freePort } from '../../lib/net';
 import { createTestDatabases, queryDatabase } from '../support/databases';
-import { eventually, request, validOrder } from '../support/http';
+import { eventually, requestRetrying, validOrder } from '../support/http';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 
 /**
@@ -77,7 +77,7 @@ afterAll(async () => {
 });
 
 const call = async (method: string, path: string, options: { body?: unknown; headers?: Record<string, string> } = {}) =>
-  request(platform.apiUrl, method, path, { ...options, headers: { Authorization: `Bearer ${await token()}`, ...options.headers } });
+  requestRetrying(platform.apiUrl, method, path, { ...options, headers: { Authorization: `Bearer ${await token()}`, ...options.headers } });
 
 const TOPIC_OF = ORDER_EVENT_TOPICS as Record<string, OrderEventTopic>;
 const EMAILED: Record<string, OrderEventTopic[]> = {
@@ -130,7 +130,11 @@ describe('notifications as real processes', () => {
         4_000,
         10,
       );
+      const heldBefore = mail.held();
       await killNotificationsWorker();
+      // The mail server hears of the dead connection a moment after the process is gone; until then
+      // its held message would still be taken on release, as if the sender had waited for the answer.
+      await eventually(async () => (mail.held() < heldBefore ? true : undefined), `the mail server to see kill ${kill}'s connection close`, 500, 10);
     }
     mail.release();
 

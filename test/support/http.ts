@@ -20,6 +20,25 @@ export async function request<T = any>(
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
+/**
+ * A request as a well-behaved client makes it: a 503 (the API's deadline, or Temporal busy) is tried
+ * again after its Retry-After, with the same headers, so the same Idempotency-Key: a retried order is
+ * the same order, never a second one. Any other answer is returned as it is.
+ */
+export async function requestRetrying<T = any>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  attempts = 5,
+): Promise<JsonResponse<T>> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await request<T>(baseUrl, method, path, options);
+    if (res.status !== 503 || attempt === attempts) return res;
+    await new Promise((r) => setTimeout(r, 1000 * Math.min(5, Number(res.headers.get('retry-after') ?? 1))));
+  }
+}
+
 /** Polls until `check` returns a value or the attempts run out. */
 export async function eventually<T>(check: () => Promise<T | undefined>, what: string, attempts = 300, intervalMs = 100): Promise<T> {
   for (let i = 0; i < attempts; i++) {
