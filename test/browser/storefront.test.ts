@@ -328,6 +328,7 @@ describe('the storefront in a real browser', () => {
       expect((await logShown(page)).map((e) => e.type)).toEqual(['OrderPlaced', 'StockReserved', 'CompensationRan', 'OrderFailed']);
       expect((await apiOrder(orderId)).failureReason).toBe('PAYMENT_DECLINED');
       await keepPicture(page, 'declined');
+      await expectNotifications(page, orderId, email);
 
       // The catalogue (cached by the API for a few seconds) shows the units back, and so does inventory's own table.
       await eventually(
@@ -342,7 +343,6 @@ describe('the storefront in a real browser', () => {
       const [row] = await queryDatabase<{ stock: number }>(urls.inventory, 'SELECT stock FROM products WHERE sku = $1', [sku]);
       expect(row!.stock).toBe(before);
       await keepPicture(page, 'catalogue');
-      await expectNotifications(page, orderId, email);
       await page.close();
     },
     TEST_TIMEOUT,
