@@ -1,4 +1,5 @@
 import type { StepLatency } from './breakdown';
+import type { WebhookLatency } from './webhooks';
 
 /** One level of the closed-loop sweep: the platform and the floor at the same concurrency. */
 export interface SweepRow {
@@ -39,6 +40,8 @@ export interface SweepRow {
   floor_cpu_ms_per_order?: number;
   cpu_ms_per_order_by_process?: Record<string, number>;
   floor_cpu_ms_per_order_by_process?: Record<string, number>;
+  /** from an order's step to the storefront's webhook endpoint, for the events of this level (absent before the notifications service) */
+  webhook?: WebhookLatency;
 }
 
 /** One fixed arrival rate of the open loop. */
@@ -85,6 +88,11 @@ export interface BenchResults {
   e2e_p99_ms: number | null;
   floor_orders_per_s: number | null;
   floor_ratio: number | null;
+  // The three below are absent from results written before the notifications service.
+  webhook_p50_ms?: number | null;
+  webhook_p99_ms?: number | null;
+  /** every webhook of the closed-loop sweep's orders */
+  webhook_sweep?: WebhookLatency;
   // The four below are absent from results written before they were measured (the 2026-11 runs).
   actions_per_order?: number | null;
   floor_actions_per_order?: number | null;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { Client } from '@temporalio/client';
 import pg from 'pg';
-import { orderWorkflowId } from '../contracts/orders';
+import { orderWorkflowId, ORDER_TOPICS } from '../contracts/orders';
 import { DATABASES, databaseUrlVar, prepareDatabases, type DatabaseName } from '../lib/infra/databases';
 import { DATA_DIR, PROJECT_ROOT } from '../lib/infra/paths';
 import { POOLS, buildWorkflowBundle, launchPlatform, stopProcess, waitForHttp, type PoolCounts } from '../lib/infra/platform';
@@ -32,6 +32,7 @@ import { paymentsPool } from '../workers/payments';
 import { shippingPool } from '../workers/shipping';
 import { notificationsPool } from '../workers/notifications';
 import { cpuBetween, cpuSnapshot, rssSnapshot, stepLatencies } from './breakdown';
+import { startWebhookProbe } from './webhooks';
 
 /**
  * `npm run bench`: the platform's throughput and latency through its real API, and in the same
@@ -216,6 +217,8 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
     LOG_LEVEL: 'warn',
     REVIEW_ABOVE: '0',
     CARRIER_PICKUP_DELAY_MS: '0',
+    // the benchmark's storefront hears every order event at a webhook endpoint on loopback
+    WEBHOOKS_ALLOW_LOOPBACK_HTTP: 'true',
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
   };
   const platform = await launchPlatform({ env, counts, apiPort, authPort: await freePort(), logDir: join(dir, 'logs') });
@@ -224,12 +227,21 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
   await waitForHttp(`${platform.authUrl}/healthz`);
   // The load generator is a storefront like any other, with a limit no run reaches; its token renews itself.
   const { bench: benchClient } = await ensureClients(urls.auth, {
-    bench: { id: 'bench', name: 'Benchmark storefront', scopes: [SCOPES.write, SCOPES.read], rateLimitPerMinute: 100_000_000 },
+    bench: { id: 'bench', name: 'Benchmark storefront', scopes: [SCOPES.write, SCOPES.read, SCOPES.webhooks], rateLimitPerMinute: 100_000_000 },
   });
   const benchToken = tokenSource(platform.authUrl, benchClient);
   let authorization = `Bearer ${await benchToken()}`;
   const tokenRenewal = setInterval(() => void benchToken().then((t) => (authorization = `Bearer ${t}`)), 30_000);
   tokenRenewal.unref();
+  // Every order event to a webhook endpoint, as a storefront subscribes: the time from the order's step to it is measured.
+  const probe = await startWebhookProbe();
+  startedProcesses.push(() => probe.stop());
+  const endpoint = await fetch(`${platform.apiUrl}/webhooks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization },
+    body: JSON.stringify({ url: probe.url, events: ORDER_TOPICS }),
+  });
+  if (endpoint.status !== 201) throw new Error(`registering the benchmark's webhook endpoint: ${endpoint.status} ${await endpoint.text()}`);
   const floorWorkers = startFloorWorkers(env);
   startedProcesses.push(() => Promise.all(floorWorkers.map(({ child }) => stopProcess(child))));
   const { client: floorClient, connection } = await connectClient(temporalConnectionSettings({ ...env, TEMPORAL_NAMESPACE: FLOOR_NAMESPACE }));
@@ -502,11 +514,25 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
 
   say(`closed loop at ${LEVELS.join(', ')} orders in flight, ${SECONDS}s each, platform and floor alternating in ${ROUNDS} turns`);
   const sweep = [];
+  const levelWindows: Array<[number, number]> = [];
   for (const c of LEVELS) {
+    const from = Date.now();
     const row = await level(c);
+    levelWindows.push([from, Date.now()]);
     say(JSON.stringify({ ...row, steps: undefined, floor_steps: undefined, cpu_s: undefined, floor_cpu_s: undefined }));
     sweep.push(row);
   }
+  // The webhooks of each level's orders, once the last of them has arrived (the count stops growing).
+  for (let last = -1; probe.received() !== last;) {
+    last = probe.received();
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  sweep.forEach((row, i) => (row.webhook = probe.latency(...levelWindows[i]!, pct)));
+  const webhookSweep = probe.latency(levelWindows[0]![0], levelWindows.at(-1)![1], pct);
+  say(
+    `webhooks, from the order's step to the storefront's endpoint: ${sweep.map((r) => `${r.concurrency} in flight p50 ${r.webhook?.p50_ms} ms p99 ${r.webhook?.p99_ms} ms`).join('; ')}; ` +
+      `${webhookSweep.events} events, ${webhookSweep.repeats} repeats`,
+  );
 
   say(`open loop at ${RATES.join(', ')} orders/s`);
   const open = [];
@@ -572,6 +598,9 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
     e2e_p50_ms: saturated?.e2e_p50_ms ?? null,
     e2e_p99_ms: saturated?.e2e_p99_ms ?? null,
     floor_orders_per_s: saturated?.floor_orders_per_s ?? null,
+    webhook_p50_ms: saturated?.webhook?.p50_ms ?? null,
+    webhook_p99_ms: saturated?.webhook?.p99_ms ?? null,
+    webhook_sweep: webhookSweep,
     floor_ratio: saturated?.floor_ratio ?? null,
     actions_per_order: saturated?.actions_per_order ?? null,
     floor_actions_per_order: saturated?.floor_actions_per_order ?? null,
@@ -599,6 +628,7 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
   console.log(JSON.stringify({ ...results, sweep: undefined, open_loop: undefined }, null, 2));
 
   await watcher.stop();
+  await probe.stop();
   await Promise.all([ordersDb.end(), admin.end()]);
   await connection.close();
   await Promise.all(floorWorkers.map(({ child }) => stopProcess(child)));
@@ -617,6 +647,7 @@ function compareRuns(runs: BenchResults[]): string {
     ['orders in flight (saturation)', (r) => r.saturation_concurrency],
     ['platform orders/s', (r) => r.orders_per_s],
     ['end-to-end p50 / p99 ms', (r) => `${r.e2e_p50_ms} / ${r.e2e_p99_ms}`],
+    ['webhook p50 / p99 ms', (r) => `${r.webhook_p50_ms ?? '-'} / ${r.webhook_p99_ms ?? '-'}`],
     ['accept p99 ms', (r) => r.accept_p99_ms],
     ['floor workflows/s', (r) => r.floor_orders_per_s],
     ['floor_ratio', (r) => r.floor_ratio],
