@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
+import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SCOPES } from '../../contracts/auth';
 import { postgresUrl } from '../../lib/infra/postgres';
@@ -10,7 +8,7 @@ import type { TestClient } from '../support/auth';
 import { queryDatabase } from '../support/databases';
 import { eventually, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
-import { testTemporalSettings } from '../support/temporal';
+import { type CallOptions, type Method, openApiChecker, stalledTemporalClient } from '../support/openapi';
 
 /**
  * The API against its own OpenAPI document: real requests for every documented answer of every
@@ -18,24 +16,9 @@ import { testTemporalSettings } from '../support/temporal';
  * the end that nothing documented went unexercised and nothing undocumented was answered. Every
  * request to a route that needs a token carries the token of the client that route is for.
  */
-type Method = 'get' | 'post';
-interface Operation {
-  responses: Record<string, { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema: unknown }> }>;
-}
-interface Document {
-  openapi: string;
-  paths: Record<string, Partial<Record<Method, Operation>>>;
-}
-
 const NAMESPACE = 'api-conformance';
 let platform: Awaited<ReturnType<typeof startInProcessApi>>;
 let client: Client;
-let doc: Document;
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
-ajv.addFormat('date-time', (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)));
-const validators = new WeakMap<object, ValidateFunction>();
-const exercised = new Set<string>();
 const placed: string[] = [];
 const cleanups: Array<() => Promise<void>> = [];
 
@@ -49,8 +32,7 @@ beforeAll(async () => {
     app: { timings: { reviewAbove: 20_000 }, catalogueTtlMs: 300 },
   });
   client = platform.client;
-  doc = (await (await fetch(`${platform.baseUrl}/openapi.json`)).json()) as Document;
-  ajv.addSchema(doc, 'openapi.json');
+  await openApi.load(platform);
 });
 
 afterAll(async () => {
@@ -69,67 +51,9 @@ const CALLER: Record<string, TestClient> = {
   'GET /metrics': 'prometheus',
 };
 
-/** The document's schema, its `#/components/…` references pointed at the document itself. */
-function validator(schema: object): ValidateFunction {
-  const anchored = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(anchored)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.entries(v).map(([k, x]) => [k, k === '$ref' && typeof x === 'string' && x.startsWith('#/') ? `openapi.json${x}` : anchored(x)]),
-          )
-        : v;
-  let validate = validators.get(schema);
-  if (!validate) validators.set(schema, (validate = ajv.compile(anchored(schema) as object)));
-  return validate;
-}
-
-interface CallOptions {
-  params?: Record<string, string>;
-  query?: Record<string, string>;
-  headers?: Record<string, string>;
-  body?: unknown;
-  /** sent as is instead of `body` */
-  rawBody?: string | Buffer;
-  base?: string;
-  /** who calls: a test client, a raw token, or `null` for no token at all (default: the route's caller in CALLER) */
-  as?: TestClient | { token: string } | null;
-}
-
-/** Sends one request and checks the answer against the document: a documented status, its headers, its content type and schema. */
-async function call(method: Method, template: string, options: CallOptions = {}): Promise<{ status: number; headers: Headers; body: any }> {
-  const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(options.params?.[name] ?? ''));
-  const search = options.query ? `?${new URLSearchParams(options.query).toString()}` : '';
-  const caller = options.as === undefined ? CALLER[`${method.toUpperCase()} ${template}`] : options.as;
-  const authorization =
-    caller === null || caller === undefined ? {} : typeof caller === 'object' ? { Authorization: `Bearer ${caller.token}` } : await platform.auth.as(caller);
-  const res = await fetch(`${options.base ?? platform.baseUrl}${path}${search}`, {
-    method: method.toUpperCase(),
-    redirect: 'manual',
-    // Header names in one case, so that a test's Content-Type replaces the default instead of joining it.
-    headers: Object.fromEntries(
-      Object.entries({ 'content-type': 'application/json', ...authorization, ...options.headers }).map(([k, v]) => [k.toLowerCase(), v]),
-    ),
-    body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-  });
-  const text = await res.text();
-  const what = `${method.toUpperCase()} ${template} → ${res.status}`;
-  const reply = doc.paths[template]?.[method]?.responses[String(res.status)];
-  expect(reply, `${what} is not documented: ${text.slice(0, 300)}`).toBeDefined();
-  exercised.add(`${method.toUpperCase()} ${template} ${res.status}`);
-  for (const [name, header] of Object.entries(reply!.headers ?? {})) {
-    if (header.required) expect(res.headers.get(name), `${what}: header ${name}`).not.toBeNull();
-  }
-  const media = Object.keys(reply!.content ?? {});
-  if (media.length === 0) return { status: res.status, headers: res.headers, body: text };
-  const contentType = res.headers.get('content-type') ?? '';
-  const mediaType = media.find((m) => contentType.startsWith(m));
-  expect(mediaType, `${what}: content-type ${contentType}, documented ${media.join(', ')}`).toBeDefined();
-  const body: unknown = mediaType!.includes('json') ? JSON.parse(text) : text;
-  const validate = validator(reply!.content![mediaType!]!.schema as object);
-  expect(validate(body), `${what}: ${ajv.errorsText(validate.errors)} in ${text.slice(0, 500)}`).toBe(true);
-  return { status: res.status, headers: res.headers, body };
-}
+/** Every request checked against the API's OpenAPI document, and counted for the check at the end. */
+const openApi = openApiChecker({ caller: (route) => CALLER[route] });
+const { call } = openApi;
 
 const placeOrder = async (body: unknown, key: string | null = randomUUID()) => {
   const res = await call('post', '/orders', { body, headers: key === null ? {} : { 'Idempotency-Key': key } });
@@ -157,25 +81,6 @@ const TOKEN_ROUTES: Array<{ method: Method; template: string; options: () => Cal
   { method: 'get', template: '/metrics', options: () => ({}) },
   { method: 'get', template: '/orders/{id}/events', options: () => ({ params: { id: randomUUID() } }) },
 ];
-
-/** A TCP server that accepts connections and never says a word: a Temporal frontend that has stalled. */
-async function silentServer(): Promise<{ address: string; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    address: `127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe('the API against its generated OpenAPI document', () => {
   it('serves the document, generated from the zod schemas, with every route in it', async () => {
@@ -395,14 +300,9 @@ describe('the API against its generated OpenAPI document', () => {
   });
 
   it('GET /orders/{id}, cancel and review: 503 with Retry-After when Temporal does not answer within the request deadline', async () => {
-    const silent = await silentServer();
-    const connection = Connection.lazy({ address: silent.address });
-    cleanups.push(async () => {
-      await connection.close();
-      await silent.close();
-    });
-    const stalled = new Client({ connection, namespace: NAMESPACE, dataConverter: testTemporalSettings(NAMESPACE).dataConverter });
-    const base = await platform.serve({ client: stalled, requestTimeoutMs: 1_000 });
+    const stalled = await stalledTemporalClient(NAMESPACE);
+    cleanups.push(stalled.close);
+    const base = await platform.serve({ client: stalled.client, requestTimeoutMs: 1_000 });
     const id = randomUUID();
     for (const [method, template, body] of [
       ['get', '/orders/{id}', undefined],
@@ -477,9 +377,7 @@ describe('the API against its generated OpenAPI document', () => {
   });
 
   it('exercised every documented answer of every route', () => {
-    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
-      Object.entries(item).flatMap(([method, operation]) => Object.keys(operation.responses).map((status) => `${method.toUpperCase()} ${path} ${status}`)),
-    );
-    expect([...exercised].sort()).toEqual(documented.sort());
+    const { documented, exercised } = openApi.coverage();
+    expect(exercised).toEqual(documented);
   });
 });

@@ -1,8 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrdersDb } from '../../activities/orders/db';
 import { orderIdFromKey } from '../../api/schemas';
@@ -13,7 +12,7 @@ import { createLogger } from '../../lib/logger';
 import { TEST_CLIENTS, type TestClient } from '../support/auth';
 import { eventually, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
-import { testTemporalSettings } from '../support/temporal';
+import { stalledTemporalClient } from '../support/openapi';
 
 /**
  * The findings of the trust-boundaries review, one test each, every one failing on the API as it
@@ -101,24 +100,6 @@ function withText(value: Record<string, unknown>, path: string[], text: string):
   for (const key of path.slice(0, -1)) at = at[key];
   at[path.at(-1)!] = text;
   return copy;
-}
-
-/** A TCP server that accepts connections and never says a word: a Temporal frontend that has stalled. */
-async function silentServer(): Promise<{ address: string; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('text that cannot be stored is refused at the edge', () => {
@@ -347,16 +328,11 @@ describe('rate limits', () => {
 
 describe('a deadline on every request', () => {
   it('GET /orders/:id answers 503 with Retry-After within the deadline when Temporal does not answer, instead of hanging', async () => {
-    const silent = await silentServer();
-    const connection = Connection.lazy({ address: silent.address });
-    cleanups.push(async () => {
-      await connection.close();
-      await silent.close();
-    });
-    const stalled = new Client({ connection, namespace: NAMESPACE, dataConverter: testTemporalSettings(NAMESPACE).dataConverter });
+    const stalled = await stalledTemporalClient(NAMESPACE);
+    cleanups.push(stalled.close);
     const lines: string[] = [];
     const to = await platform.serve({
-      client: stalled,
+      client: stalled.client,
       requestTimeoutMs: 1_500,
       log: createLogger('api', 'info', { write: (l: string) => void lines.push(l) }),
     });

@@ -1,14 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCOPES } from '../../contracts/auth';
 import { NOTIFICATIONS_TASK_QUEUE } from '../../contracts/notifications';
-import type { TestClient } from '../support/auth';
 import { eventually, request, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
-import { testTemporalSettings } from '../support/temporal';
+import { type CallOptions, type Method, openApiChecker, stalledTemporalClient } from '../support/openapi';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
 
 /**
@@ -17,24 +13,13 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-r
  * validated against the document's schema (JSON Schema 2020-12), and a check at the end that
  * nothing documented for these paths went unexercised and nothing undocumented was answered.
  */
-type Method = 'get' | 'post' | 'delete';
-interface Operation {
-  responses: Record<string, { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema: unknown }> }>;
-}
-interface Document {
-  paths: Record<string, Partial<Record<Method, Operation>>>;
-}
-
 const NAMESPACE = 'webhooks-conformance';
 const OWN_PATHS = (path: string) => path === '/webhooks' || path.startsWith('/webhooks/');
 let platform: Awaited<ReturnType<typeof startInProcessApi>>;
-let doc: Document;
 let receiver: WebhookReceiver;
-const ajv = new Ajv2020({ strict: false, allErrors: true });
-ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
-ajv.addFormat('date-time', (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)));
-const validators = new WeakMap<object, ValidateFunction>();
-const exercised = new Set<string>();
+/** Every request checked against the API's OpenAPI document, and counted for the check at the end; called as the storefront unless said. */
+const openApi = openApiChecker({ caller: () => 'storefront' });
+const { call } = openApi;
 const cleanups: Array<() => Promise<void>> = [];
 
 beforeAll(async () => {
@@ -42,8 +27,7 @@ beforeAll(async () => {
     startInProcessApi({ prefix: 'webhooks_conformance', namespace: NAMESPACE, env: { CARRIER_PICKUP_DELAY_MS: '100', RELAY_POLL_INTERVAL_MS: '100' } }),
     startWebhookReceiver(),
   ]);
-  doc = (await (await fetch(`${platform.baseUrl}/openapi.json`)).json()) as Document;
-  ajv.addSchema(doc, 'openapi.json');
+  await openApi.load(platform);
 });
 
 afterAll(async () => {
@@ -51,61 +35,6 @@ afterAll(async () => {
   await receiver?.stop();
   await platform?.stop();
 });
-
-function validator(schema: object): ValidateFunction {
-  const anchored = (v: unknown): unknown =>
-    Array.isArray(v)
-      ? v.map(anchored)
-      : v && typeof v === 'object'
-        ? Object.fromEntries(
-            Object.entries(v).map(([k, x]) => [k, k === '$ref' && typeof x === 'string' && x.startsWith('#/') ? `openapi.json${x}` : anchored(x)]),
-          )
-        : v;
-  let validate = validators.get(schema);
-  if (!validate) validators.set(schema, (validate = ajv.compile(anchored(schema) as object)));
-  return validate;
-}
-
-interface CallOptions {
-  params?: Record<string, string>;
-  headers?: Record<string, string>;
-  body?: unknown;
-  rawBody?: string;
-  base?: string;
-  /** who calls: a test client, a raw token, or null for none (default: the storefront) */
-  as?: TestClient | { token: string } | null;
-}
-
-/** One request, checked against the document: a documented status, its required headers, its content type and schema. */
-async function call(method: Method, template: string, options: CallOptions = {}): Promise<{ status: number; headers: Headers; body: any }> {
-  const path = template.replace(/\{(\w+)\}/g, (_, name: string) => encodeURIComponent(options.params?.[name] ?? ''));
-  const caller = options.as === undefined ? 'storefront' : options.as;
-  const authorization = caller === null ? {} : typeof caller === 'object' ? { Authorization: `Bearer ${caller.token}` } : await platform.auth.as(caller);
-  const res = await fetch(`${options.base ?? platform.baseUrl}${path}`, {
-    method: method.toUpperCase(),
-    headers: Object.fromEntries(
-      Object.entries({ 'content-type': 'application/json', ...authorization, ...options.headers }).map(([k, v]) => [k.toLowerCase(), v]),
-    ),
-    body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),
-  });
-  const text = await res.text();
-  const what = `${method.toUpperCase()} ${template} → ${res.status}`;
-  const reply = doc.paths[template]?.[method]?.responses[String(res.status)];
-  expect(reply, `${what} is not documented: ${text.slice(0, 300)}`).toBeDefined();
-  exercised.add(`${method.toUpperCase()} ${template} ${res.status}`);
-  for (const [name, header] of Object.entries(reply!.headers ?? {})) {
-    if (header.required) expect(res.headers.get(name), `${what}: header ${name}`).not.toBeNull();
-  }
-  const media = Object.keys(reply!.content ?? {});
-  if (media.length === 0) return { status: res.status, headers: res.headers, body: text };
-  const contentType = res.headers.get('content-type') ?? '';
-  const mediaType = media.find((m) => contentType.startsWith(m));
-  expect(mediaType, `${what}: content-type ${contentType}`).toBeDefined();
-  const body: unknown = JSON.parse(text);
-  const validate = validator(reply!.content![mediaType!]!.schema as object);
-  expect(validate(body), `${what}: ${ajv.errorsText(validate.errors)} in ${text.slice(0, 500)}`).toBe(true);
-  return { status: res.status, headers: res.headers, body };
-}
 
 const create = (body: unknown = { url: receiver.url, events: ['order.placed'] }, options: CallOptions = {}) => call('post', '/webhooks', { body, ...options });
 
@@ -121,27 +50,9 @@ const ROUTES = (id: string): Array<{ method: Method; template: string; options: 
   { method: 'post', template: '/webhooks/{id}/deliveries/{eventId}/replay', options: { params: { id, eventId: 'evt_1' } } },
 ];
 
-/** A TCP server that accepts connections and never says a word: a Temporal frontend that has stalled. */
-async function silentServer(): Promise<{ address: string; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 describe('the webhook routes against the generated OpenAPI document', () => {
   it('documents every webhook route with its scope', () => {
-    expect(Object.keys(doc.paths).filter(OWN_PATHS).sort()).toEqual(
+    expect(Object.keys(openApi.doc.paths).filter(OWN_PATHS).sort()).toEqual(
       [
         '/webhooks',
         '/webhooks/{id}',
@@ -151,7 +62,7 @@ describe('the webhook routes against the generated OpenAPI document', () => {
         '/webhooks/{id}/deliveries/{eventId}/replay',
       ].sort(),
     );
-    expect((doc.paths['/webhooks/{id}']!.delete as unknown as { security: unknown }).security).toEqual([{ oauth2: [SCOPES.webhooks] }]);
+    expect((openApi.doc.paths['/webhooks/{id}']!.delete as unknown as { security: unknown }).security).toEqual([{ oauth2: [SCOPES.webhooks] }]);
   });
 
   it('the life of an endpoint: 201, 200 for each read and change, 202 replay, then 404 once deleted', async () => {
@@ -226,14 +137,9 @@ describe('the webhook routes against the generated OpenAPI document', () => {
       expect(res.headers.get('retry-after')).toBeTruthy();
     }
     // Changes are updates of the endpoint's workflow: a Temporal that never answers meets the request deadline.
-    const silent = await silentServer();
-    const connection = Connection.lazy({ address: silent.address });
-    cleanups.push(async () => {
-      await connection.close();
-      await silent.close();
-    });
-    const stalled = new Client({ connection, namespace: NAMESPACE, dataConverter: testTemporalSettings(NAMESPACE).dataConverter });
-    const base = await platform.serve({ client: stalled, requestTimeoutMs: 1_000 });
+    const stalled = await stalledTemporalClient(NAMESPACE);
+    cleanups.push(stalled.close);
+    const base = await platform.serve({ client: stalled.client, requestTimeoutMs: 1_000 });
     for (const route of [ROUTES(id)[0]!, ...ROUTES(id).filter((r) => r.method !== 'get' && r.template !== '/webhooks')]) {
       const started = Date.now();
       const res = await call(route.method, route.template, { ...route.options, base });
@@ -244,11 +150,7 @@ describe('the webhook routes against the generated OpenAPI document', () => {
   });
 
   it('exercised every documented answer of every webhook route (conformance.test.ts covers the other paths)', () => {
-    const documented = Object.entries(doc.paths)
-      .filter(([path]) => OWN_PATHS(path))
-      .flatMap(([path, item]) =>
-        Object.entries(item).flatMap(([method, operation]) => Object.keys(operation.responses).map((status) => `${method.toUpperCase()} ${path} ${status}`)),
-      );
-    expect([...exercised].filter((e) => OWN_PATHS(e.split(' ')[1]!)).sort()).toEqual(documented.sort());
+    const { documented, exercised } = openApi.coverage(OWN_PATHS);
+    expect(exercised).toEqual(documented);
   });
 });
