@@ -86,6 +86,7 @@ function toRouteConfig(route: Route): RouteConfig {
           description: reply.description,
           headers: reply.headers ? reply.headers.extend(requestIdOut.shape) : requestIdOut,
           ...(reply.body ? { content: { [reply.contentType ?? 'application/json']: { schema: reply.body } } } : {}),
+          ...(reply.links ? { links: reply.links } : {}),
         },
       ]),
     ),

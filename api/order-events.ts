@@ -17,6 +17,16 @@ const KEEPALIVE_MS = 15_000;
 /** A stream ends after this; the browser's EventSource reconnects with Last-Event-ID and goes on. */
 const MAX_STREAM_MS = 30 * 60_000;
 
+/** One event of the stream, its fields as SSE names them (`data` is JSON: `{ type, at, data }`, `{ status }` or, last, `end`'s `{ status }`). */
+const sseEventSchema = z
+  .object({
+    id: z.string().optional(),
+    event: z.string().optional(),
+    data: z.string().optional(),
+    retry: z.number().int().optional(),
+  })
+  .meta({ id: 'OrderStreamEvent' });
+
 export const orderEventsRoute = defineRoute({
   method: 'get',
   path: '/orders/{id}/events',
@@ -32,7 +42,7 @@ export const orderEventsRoute = defineRoute({
   params: orderParams,
   notFound: (params) => noOrder(String(params.id)),
   responses: {
-    200: { description: 'the event stream', body: z.string(), contentType: 'text/event-stream' },
+    200: { description: 'the event stream: each item one Server-Sent Event', body: sseEventSchema, contentType: 'text/event-stream' },
     404: { description: 'no such order', body: errorSchema },
   },
 });
@@ -65,10 +75,11 @@ export function orderEventsRouter({ guards, db, access }: { guards: Guards; db: 
     let lastStatus: string | undefined;
     let lastWrite = Date.now();
     while (!closed.signal.aborted && Date.now() < until) {
-      const [order, events] = await Promise.all([
-        db.order.findUnique({ where: { id }, select: { status: true } }),
-        db.orderEvent.findMany({ where: { orderId: id, id: { gt: after } }, orderBy: { id: 'asc' }, take: 100 }),
-      ]);
+      // The status first, then the log: the saga commits an event no later than the status it leads
+      // to, so a log read after a terminal status has every event. Read side by side, the log could be
+      // the older snapshot and the stream would end without the last steps.
+      const order = await db.order.findUnique({ where: { id }, select: { status: true } });
+      const events = await db.orderEvent.findMany({ where: { orderId: id, id: { gt: after } }, orderBy: { id: 'asc' }, take: 100 });
       for (const e of events) {
         res.write(message(e.type, { type: e.type, at: e.createdAt.toISOString(), data: e.data }, String(e.id)));
         after = e.id;
@@ -90,7 +101,7 @@ export function orderEventsRouter({ guards, db, access }: { guards: Guards; db: 
       if (events.length < 100) await sleep(POLL_MS, undefined, { signal: closed.signal }).catch(() => undefined);
     }
     res.end();
-    return { status: 200, body: '' };
+    return { status: 200, body: {} };
   });
   return router;
 }

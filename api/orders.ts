@@ -67,6 +67,11 @@ export const placeOrderRoute = defineRoute({
         Location: z.string().meta({ description: 'the order: /orders/{orderId}' }),
         'Idempotent-Replayed': z.enum(['true', 'false']),
       }),
+      links: {
+        GetOrder: { operationId: 'getOrder', parameters: { id: '$response.body#/orderId' }, description: 'the order' },
+        StreamOrderEvents: { operationId: 'streamOrderEvents', parameters: { id: '$response.body#/orderId' }, description: 'its live feed' },
+        CancelOrder: { operationId: 'cancelOrder', parameters: { id: '$response.body#/orderId' }, description: 'cancel it while in flight' },
+      },
     },
     400: badRequest,
     413: tooLarge,

@@ -12,6 +12,8 @@ export interface Reply {
   body?: z.ZodType;
   contentType?: string;
   headers?: z.ZodObject;
+  /** OpenAPI links: the operations this answer leads to, and which of its values fill their parameters */
+  links?: Record<string, { operationId: string; parameters: Record<string, string>; description?: string }>;
 }
 
 /** Who may call a route: anyone, or a token with any one of these scopes. */

@@ -54,7 +54,16 @@ export const createWebhookRoute = defineRoute({
   description: `${DESCRIBE_SIGNING} The signing secret is in this answer only. Delivery is at least once, in order per endpoint, retried with backoff; an endpoint failing for too long is disabled and its events wait.`,
   body: createWebhookSchema,
   responses: {
-    201: { description: 'registered; `secret` is shown this once', body: createdWebhookSchema, headers: z.object({ Location: z.string() }) },
+    201: {
+      description: 'registered; `secret` is shown this once',
+      body: createdWebhookSchema,
+      headers: z.object({ Location: z.string() }),
+      links: {
+        GetWebhook: { operationId: 'getWebhook', parameters: { id: '$response.body#/id' } },
+        ListWebhookDeliveries: { operationId: 'listWebhookDeliveries', parameters: { id: '$response.body#/id' } },
+        DeleteWebhook: { operationId: 'deleteWebhook', parameters: { id: '$response.body#/id' } },
+      },
+    },
     400: { description: 'fields at fault (a URL that is not https: to a public address, an unknown topic): `fields` lists each', body: errorSchema },
     413: { description: 'the body is larger than 64 kB', body: errorSchema },
     503: unavailable,

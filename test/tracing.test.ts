@@ -33,10 +33,11 @@ describe('tracing', () => {
   });
 
   it('follows one order from POST /orders through the workflow to every activity and its database calls', async () => {
-    const placed = await request(baseUrl, 'POST', '/orders', { body: validOrder(), headers: { 'Idempotency-Key': randomUUID() } });
+    const auth = await platform.auth.as('storefront');
+    const placed = await request(baseUrl, 'POST', '/orders', { body: validOrder(), headers: { ...auth, 'Idempotency-Key': randomUUID() } });
     expect(placed.status).toBe(202);
     await eventually(
-      async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`)).body.status === 'COMPLETED' ? true : undefined),
+      async () => ((await request(baseUrl, 'GET', `/orders/${placed.body.orderId}`, { headers: auth })).body.status === 'COMPLETED' ? true : undefined),
       'completion',
     );
 

@@ -58,6 +58,7 @@ const SAMPLES: Record<string, () => Sample> = {
   getOrder: () => ({ params: { id: randomUUID() }, allowed: 404 }),
   cancelOrder: () => ({ params: { id: randomUUID() }, body: {}, allowed: 404 }),
   reviewOrder: () => ({ params: { id: randomUUID() }, body: { decision: 'approve' }, allowed: 404 }),
+  streamOrderEvents: () => ({ params: { id: randomUUID() }, allowed: 404 }),
   metrics: () => ({ allowed: 200 }),
   // .invalid never resolves: whatever the matrix's orders publish is never sent anywhere
   createWebhook: () => ({ body: { url: 'https://webhooks.invalid/hook', events: ['order.placed'] }, allowed: 201 }),
@@ -394,7 +395,8 @@ describe('a company identity provider the API is configured to trust', () => {
     expect(approved.body).toEqual({ orderId, decision: 'approve' });
     const seen = await call('GET', `/orders/${orderId}`, { headers: bearer(reviewerToken) }, base);
     expect(seen.status).toBe(200);
-    expect(seen.body.review).toEqual({ decision: 'approve', reviewer: alice });
+    // The reviewer with the issuer that vouched for them: a subject alone could be anyone's at another issuer.
+    expect(seen.body.review).toEqual({ decision: 'approve', reviewer: alice, reviewerIssuer: idp.url });
     expect((await call('GET', `/orders/${orderId}`, { headers: await as('storefront') }, base)).status).toBe(200);
 
     const done = await waitFor(orderId, ENDED);

@@ -129,8 +129,13 @@ export function openApiChecker({ caller }: { caller: (route: string) => TestClie
       const contentType = res.headers.get('content-type') ?? '';
       const mediaType = media.find((m) => contentType.startsWith(m));
       expect(mediaType, `${what}: content-type ${contentType}, documented ${media.join(', ')}`).toBeDefined();
-      const body: unknown = mediaType!.includes('json') ? JSON.parse(text) : text;
       const validate = validator(reply!.content![mediaType!]!.schema as object);
+      if (mediaType === 'text/event-stream') {
+        // A stream's schema is each event's (as OpenAPI 3.2's itemSchema, and schemathesis, read it).
+        for (const event of sseEvents(text)) expect(validate(event), `${what}: ${ajv.errorsText(validate.errors)} in ${JSON.stringify(event)}`).toBe(true);
+        return { status: res.status, headers: res.headers, body: text };
+      }
+      const body: unknown = mediaType!.includes('json') ? JSON.parse(text) : text;
       expect(validate(body), `${what}: ${ajv.errorsText(validate.errors)} in ${text.slice(0, 500)}`).toBe(true);
       return { status: res.status, headers: res.headers, body };
     },
@@ -168,4 +173,21 @@ export async function stalledTemporalClient(namespace: string): Promise<{ client
       });
     },
   };
+}
+
+/** The events of a Server-Sent Events body, each as its fields (`retry` a number); comment lines skipped. */
+function sseEvents(text: string): Array<Record<string, string | number>> {
+  return text
+    .split(/\n\n/)
+    .map((block) => block.split('\n').filter((line) => line && !line.startsWith(':')))
+    .filter((lines) => lines.length > 0)
+    .map((lines) =>
+      Object.fromEntries(
+        lines.map((line) => {
+          const at = line.indexOf(':');
+          const [field, value] = at < 0 ? [line, ''] : [line.slice(0, at), line.slice(at + 1).replace(/^ /, '')];
+          return [field, field === 'retry' ? Number(value) : value];
+        }),
+      ),
+    );
 }

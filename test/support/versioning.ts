@@ -1,10 +1,12 @@
 import type { WorkflowBundle } from '@temporalio/worker';
 import type { ShippingReconciliationActivities } from '../../activities/shipping/reconciliation';
 import { INVENTORY_TASK_QUEUE } from '../../contracts/inventory';
+import { NOTIFICATIONS_TASK_QUEUE } from '../../contracts/notifications';
 import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
 import { PAYMENTS_TASK_QUEUE } from '../../contracts/payments';
 import { SHIPPING_TASK_QUEUE } from '../../contracts/shipping';
 import { parseEnv } from '../../lib/config';
+import { bundleNotificationWorkflows } from '../../lib/workflow-bundle';
 import { createLogger } from '../../lib/logger';
 import { connectWorker } from '../../lib/temporal/connection';
 import type { SetCurrentPolicy } from '../../lib/temporal/versioning';
@@ -50,6 +52,10 @@ const quietShippingReconciliation: ShippingReconciliationActivities = {
  * the Worker Deployment version, WORKER_SET_CURRENT) with in-memory services, each pool its own
  * worker on its own task queue, as every build runs them. `bundle` is the build's workflow code.
  */
+/** The notifications workflows, bundled once for every build of the file. */
+let notificationBundle: Promise<WorkflowBundle> | undefined;
+const notificationWorkflows = () => (notificationBundle ??= bundleNotificationWorkflows());
+
 export async function startBuild(options: {
   namespace: string;
   buildId: string;
@@ -63,23 +69,25 @@ export async function startBuild(options: {
   const connection = await connectWorker(temporal);
   const env = { ...process.env, WORKER_BUILD_ID: buildId, WORKER_SET_CURRENT: options.setCurrent, METRICS_PORT: '0', METRICS_HOST: '127.0.0.1' };
   const runtime = { connection, temporal, log: createLogger(`build-${buildId}`, 'warn'), tracing: initTracing({ service: 'versioning-test', sampleRatio: 0 }) };
-  const pool = (taskQueue: string, activities: object, runsWorkflows = false) =>
+  const pool = (taskQueue: string, activities: object, workflows?: WorkflowBundle) =>
     startPool(
       definePool({
         service: taskQueue,
         taskQueue,
-        runsWorkflows,
+        runsWorkflows: workflows !== undefined,
         env: workerEnv,
         build: async () => ({ activities: recorded(buildId, activities, runs), close: async () => undefined }),
       }),
       parseEnv(workerEnv, env),
-      runsWorkflows ? { ...runtime, bundle } : runtime,
+      workflows ? { ...runtime, bundle: workflows } : runtime,
     );
   const pools = await Promise.all([
-    pool(ORDERS_TASK_QUEUE, fakes.orders, true),
+    pool(ORDERS_TASK_QUEUE, fakes.orders, bundle),
     pool(INVENTORY_TASK_QUEUE, fakes.inventory),
     pool(PAYMENTS_TASK_QUEUE, fakes.payments),
     pool(SHIPPING_TASK_QUEUE, { ...fakes.shipping, ...quietShippingReconciliation }),
+    // Every service's queue is part of a build: notifications' own workflows, no deliveries here.
+    pool(NOTIFICATIONS_TASK_QUEUE, {}, await notificationWorkflows()),
   ]);
   return {
     buildId,
