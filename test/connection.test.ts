@@ -1,15 +1,18 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../lib/net';
 import { keyringJson, withNewKey } from '../lib/temporal/codec';
-import { temporalConnectionSettings, temporalSettings } from '../lib/temporal/connection';
+import { connectWorker, temporalConnectionSettings, temporalSettings } from '../lib/temporal/connection';
 
 /**
  * The one way every client and worker connects (lib/temporal/connection.ts): the Temporal CLI's own
  * variables and temporal.toml profiles, read with @temporalio/envconfig, and checked at start.
  * The connections themselves are exercised against the dev server (everywhere) and against the
- * cluster's mTLS frontend (test/cluster).
+ * cluster's mTLS frontend (test/cluster); here, a worker's wait for a Temporal that is restarting.
  */
 let dir: string;
 const PEM_CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
@@ -123,5 +126,57 @@ describe('the Temporal connection factory', () => {
       /PAYLOAD_KEYRING_FILE=.*nope\.json cannot be read/,
     );
     expect(temporalSettings(env({})).dataConverter.payloadCodecs).toHaveLength(1);
+  });
+});
+
+describe("a worker's connection while Temporal restarts", () => {
+  it('waits for a Temporal that is not listening yet, and connects once it is', async () => {
+    // A port that answers only after a second, then forwards to the suite's dev server: Temporal coming back.
+    const port = await freePort();
+    const [host, upstreamPort] = inject('temporalAddress').split(':') as [string, string];
+    const proxy = createServer((socket) => {
+      const upstream = connect(Number(upstreamPort), host);
+      socket.pipe(upstream).pipe(socket);
+      const end = () => (socket.destroy(), upstream.destroy());
+      socket.on('error', end);
+      upstream.on('error', end);
+    });
+    const waits: string[] = [];
+    const listening = new Promise<void>((resolve) => setTimeout(() => proxy.listen(port, '127.0.0.1', resolve), 1_000));
+    try {
+      const connection = await connectWorker(temporalConnectionSettings(env({ TEMPORAL_ADDRESS: `127.0.0.1:${port}` })), {
+        waitMs: 30_000,
+        onWait: (err) => waits.push(err.message),
+      });
+      await connection.close();
+      expect(waits.length).toBeGreaterThan(0);
+      expect(waits[0]).toMatch(/Connection refused/);
+    } finally {
+      await listening;
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('gives up after its wait, and at once on what waiting cannot mend', async () => {
+    const closed = await freePort();
+    const started = Date.now();
+    await expect(connectWorker(temporalConnectionSettings(env({ TEMPORAL_ADDRESS: `127.0.0.1:${closed}` })), { waitMs: 1_500 })).rejects.toThrow(
+      /Connection refused/,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+
+    // Something that is not Temporal at all (a plain HTTP server: no gRPC) is not waited for.
+    const notTemporal = createHttpServer((_req, res) => res.end('not gRPC'));
+    await new Promise<void>((resolve) => notTemporal.listen(0, '127.0.0.1', resolve));
+    const waits: string[] = [];
+    try {
+      const address = `127.0.0.1:${(notTemporal.address() as AddressInfo).port}`;
+      await expect(
+        connectWorker(temporalConnectionSettings(env({ TEMPORAL_ADDRESS: address })), { waitMs: 30_000, onWait: (e) => waits.push(e.message) }),
+      ).rejects.toThrow();
+      expect(waits).toEqual([]);
+    } finally {
+      await new Promise((resolve) => notTemporal.close(resolve));
+    }
   });
 });

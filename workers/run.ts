@@ -23,6 +23,11 @@ export const workerEnv = z.object({
   LOG_LEVEL: logLevel,
   // Enough parallel activities to keep the pool busy, few enough that they rarely queue for a connection.
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).max(1000).default(20),
+  // Workflow tasks a process holds at once (pools that run workflows). They queue for one workflow
+  // thread and each must end within its 10 s timeout: on a CPU-starved process the SDK's 40 timed
+  // out together (100+ a run in the crash test on the cluster; 2 with 10), and while a task retries
+  // its workflow refuses Updates (a cancel). Left on the server, a task waits without a deadline.
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).max(1000).default(10),
   // Workflows kept in memory between their tasks (orders pool). BENCHMARKS.md has the figures.
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   WORKFLOW_BUNDLE_PATH: z.string().optional(),
@@ -164,6 +169,7 @@ export async function startPool<E extends WorkerEnv>(
       interceptors: { activity: [...tracing.activityInterceptors, (ctx) => ({ inbound: new ActivityMetricsInterceptor(ctx) })] },
       sinks: tracing.sinks,
       ...workflows,
+      ...(spec.runsWorkflows ? { maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS } : {}),
       ...(spec.runsWorkflows && config.WORKER_MAX_CACHED_WORKFLOWS !== undefined ? { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS } : {}),
       // Every pool is a version of one Worker Deployment. An order stays on the build it started on (PINNED, declared on
       // orderWorkflow itself), and so do its activities: each build runs every pool.
@@ -234,12 +240,20 @@ export async function runPool<E extends WorkerEnv>(spec: PoolSpec<E>): Promise<v
       telemetryOptions: { metrics: { prometheus: { bindAddress: `127.0.0.1:${corePort}`, useSecondsForDurations: true } } },
     });
     const temporal = temporalSettings();
-    const connection = await connectWorker(temporal);
+    let waiting = false;
+    const connection = await connectWorker(temporal, {
+      onWait: (err) => {
+        if (!waiting) log.warn({ temporal: temporal.summary, err: err.message }, 'Temporal is not answering yet; waiting for it');
+        waiting = true;
+      },
+    });
     try {
       const pool = await startPool(spec, config, { connection, temporal, log, tracing, coreMetricsUrl: `http://127.0.0.1:${corePort}/metrics` });
       await pool.finished;
     } finally {
-      await connection.close();
+      // After a failed start, a worker created in it still holds the connection: closing it would
+      // throw over the error that says why (a port taken, a database refused).
+      await connection.close().catch((err: unknown) => log.warn({ err }, 'could not close the Temporal connection'));
       await tracing.shutdown();
     }
     log.info('worker stopped');

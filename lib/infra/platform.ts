@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SERVICES } from '../../contracts/services';
-import { freePort } from '../net';
+import { freeFixedPort } from '../net';
 import { NOTIFICATIONS_TASK_QUEUE } from '../../contracts/notifications';
 import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
 import { bundleNotificationWorkflows, bundleOrderWorkflows } from '../workflow-bundle';
@@ -127,11 +127,12 @@ export async function launchPlatform({
 
   // Every worker's HTTP port is fixed before it starts, so the API can be told where each pool's
   // processes answer (/healthz, inventory's /products): <POOL>_WORKER_URLS, one URL per process.
+  // A crashed process starts again on its port, so none is in the range outgoing connections take from.
   const workerUrls = Object.fromEntries(POOLS.map((p) => [p, [] as string[]])) as Record<PoolName, string[]>;
   let n = 0;
   for (const pool of POOLS) {
     for (let i = 1; i <= (counts[pool] ?? 1); i++) {
-      const port = metricsBasePort === undefined ? await freePort() : metricsBasePort + n++;
+      const port = metricsBasePort === undefined ? await freeFixedPort() : metricsBasePort + n++;
       workerUrls[pool].push(`http://127.0.0.1:${port}`);
     }
   }

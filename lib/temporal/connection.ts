@@ -108,8 +108,28 @@ export async function connectClient(
   return { client, connection };
 }
 
-/** A worker's connection: the same settings, for the SDK core. */
-export async function connectWorker(settings: TemporalConnectionSettings): Promise<NativeConnection> {
+/** Temporal restarting: nothing listens on its port yet, or its frontend is up but not serving yet. */
+const TEMPORAL_STARTING = /Connection refused|service is currently unavailable/i;
+
+/**
+ * A worker's connection: the same settings, for the SDK core. A worker that starts while Temporal
+ * restarts (a frontend deploy, a dev server coming back) waits for it for up to `waitMs`, instead
+ * of exiting and paying its whole start-up again; any other failure (TLS, a server that is not
+ * Temporal) is at once.
+ */
+export async function connectWorker(
+  settings: TemporalConnectionSettings,
+  { waitMs = 60_000, onWait }: { waitMs?: number; onWait?: (err: Error) => void } = {},
+): Promise<NativeConnection> {
   const { NativeConnection } = await import('@temporalio/worker');
-  return NativeConnection.connect(settings.connection);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await NativeConnection.connect(settings.connection);
+    } catch (err) {
+      if (!(err instanceof Error) || !TEMPORAL_STARTING.test(err.message) || Date.now() >= deadline) throw err;
+      onWait?.(err);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, Math.max(0, deadline - Date.now()))));
+    }
+  }
 }
