@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { DATA_DIR } from '../../lib/infra/paths';
 import { startTemporalDevServer, type RunningTemporal } from '../../lib/infra/temporal';
-import { freePort } from '../../lib/net';
+import { freeFixedPort } from '../../lib/net';
 import { describeCrashSuite } from '../support/crash-suite';
 
 /**
@@ -18,7 +18,8 @@ describeCrashSuite({
   async setUp() {
     const dir = join(DATA_DIR, 'test', `chaos-temporal-${process.pid}`);
     await rm(dir, { recursive: true, force: true });
-    const port = await freePort();
+    // Restarted on this port by the fault below.
+    const port = await freeFixedPort();
     const start = () => startTemporalDevServer({ cli: inject('temporalCli'), port, dbFile: join(dir, 'dev.db'), namespaces: ['default'] });
     let temporal: RunningTemporal | undefined = await start();
     return {
