@@ -1,3 +1,4 @@
+import { buildNotificationsWorkflowBundle, buildWorkflowBundle } from '../lib/infra/platform';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -33,6 +34,8 @@ declare module 'vitest' {
     temporalAddress: string;
     temporalCli: string;
     testServerPath: string;
+    /** the workflow bundles, built once (test/support/bundles.ts) */
+    workflowBundles?: { orders: string; notifications: string };
   }
 }
 
@@ -49,6 +52,7 @@ export default async function setup(project: TestProject) {
   project.provide('temporalAddress', temporal.address);
   project.provide('temporalCli', tools.cli);
   project.provide('testServerPath', tools.testServer);
+  project.provide('workflowBundles', { orders: await buildWorkflowBundle(), notifications: await buildNotificationsWorkflowBundle() });
 
   return async () => {
     await temporal.stop();

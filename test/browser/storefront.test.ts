@@ -1,3 +1,4 @@
+import { notificationsBundlePath, orderBundlePath } from '../support/bundles';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page, Response } from 'playwright-core';
@@ -12,7 +13,7 @@ import { ensureClients, tokenSource, type ClientCredentials } from '../../lib/in
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
 import { startMailServer, type RunningMailServer } from '../../lib/infra/mail';
 import { DATA_DIR, PROJECT_ROOT } from '../../lib/infra/paths';
-import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
+import { POOLS, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
 import { freePort } from '../../lib/net';
 import { ensureSearchAttributes } from '../../lib/temporal/search-attributes';
 import { CATALOGUE } from '../../prisma/inventory/seed';
@@ -91,7 +92,8 @@ beforeAll(async () => {
       ...process.env,
       TEMPORAL_ADDRESS: inject('temporalAddress'),
       TEMPORAL_NAMESPACE: NAMESPACE,
-      WORKFLOW_BUNDLE_PATH: await buildWorkflowBundle(),
+      WORKFLOW_BUNDLE_PATH: await orderBundlePath(),
+      NOTIFICATIONS_WORKFLOW_BUNDLE_PATH: await notificationsBundlePath(),
       LOG_LEVEL: 'warn',
       CARRIER_PICKUP_DELAY_MS: String(PICKUP_DELAY_MS),
       // One build for the whole file: a worker restarted after a commit has landed must still serve the orders pinned to it.

@@ -1,3 +1,4 @@
+import { notificationsBundlePath, orderBundlePath } from './bundles';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type pg from 'pg';
@@ -9,7 +10,7 @@ import { PAYMENTS_TASK_QUEUE } from '../../contracts/payments';
 import { orderWorkflowId } from '../../contracts/orders';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
 import { DATA_DIR } from '../../lib/infra/paths';
-import { POOLS, buildWorkflowBundle, launchPlatform, waitForHttp, type PoolCounts, type RunningPlatform } from '../../lib/infra/platform';
+import { POOLS, launchPlatform, waitForHttp, type PoolCounts, type RunningPlatform } from '../../lib/infra/platform';
 import { freePort } from '../../lib/net';
 import { temporalConnectionSettings } from '../../lib/temporal/connection';
 import { createTestDatabases, queryDatabase } from './databases';
@@ -55,13 +56,14 @@ export function describeE2eSuite({ title, temporalEnv, namespace, databasePrefix
 
     beforeAll(async () => {
       urls = await createTestDatabases(databasePrefix);
-      const bundle = await buildWorkflowBundle();
+      const bundle = await orderBundlePath();
       platform = await launchPlatform({
         env: {
           ...process.env,
           ...temporalEnv,
           TEMPORAL_NAMESPACE: namespace,
           WORKFLOW_BUNDLE_PATH: bundle,
+          NOTIFICATIONS_WORKFLOW_BUNDLE_PATH: await notificationsBundlePath(),
           LOG_LEVEL: 'warn',
           // long enough that a cancel sent right after acceptance finds the order in flight
           CARRIER_PICKUP_DELAY_MS: '1500',

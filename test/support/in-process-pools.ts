@@ -1,3 +1,4 @@
+import { notificationsWorkflowBundle } from './bundles';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { WorkerUrls } from '../../api/health';
@@ -9,7 +10,6 @@ import { ordersPool } from '../../workers/orders';
 import { paymentsPool } from '../../workers/payments';
 import { shippingPool } from '../../workers/shipping';
 import { notificationsPool } from '../../workers/notifications';
-import { bundleNotificationWorkflows } from '../../lib/workflow-bundle';
 import type { Logger } from '../../lib/logger';
 import { startPool, type StartedPool } from '../../workers/run';
 import { initTracing, type Tracing } from '../../lib/tracing';
@@ -67,7 +67,7 @@ export async function startInProcessPools(options: {
     startPool(inventoryPool, parseEnv(inventoryPool.env, env), runtime),
     startPool(paymentsPool, parseEnv(paymentsPool.env, env), runtime),
     startPool(shippingPool, parseEnv(shippingPool.env, env), runtime),
-    options.notificationsBundle ?? bundleNotificationWorkflows(),
+    options.notificationsBundle ?? notificationsWorkflowBundle(),
   ]);
   // The notifications pool reads the orders pool's event log (GET /events) from its URL.
   const notifications = await startPool(notificationsPool, parseEnv(notificationsPool.env, { ORDERS_WORKER_URLS: orders.url, ...env }), {

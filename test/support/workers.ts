@@ -1,6 +1,5 @@
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
-import { bundleOrderWorkflows } from '../../lib/workflow-bundle';
 import type { NativeConnection } from '@temporalio/worker';
 import { INVENTORY_TASK_QUEUE } from '../../contracts/inventory';
 import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
@@ -15,8 +14,8 @@ export function quietRuntime(): void {
   runtimeInstalled = true;
 }
 
-/** The same bundle the orders workers run. */
-export const bundleWorkflows = bundleOrderWorkflows;
+/** The same bundle the orders workers run, built once for the run (./bundles.ts). */
+export { orderWorkflowBundle as bundleWorkflows } from './bundles';
 
 export interface ServiceActivities {
   orders: object;

@@ -1,0 +1,16 @@
+import { readFile } from 'node:fs/promises';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { buildNotificationsWorkflowBundle, buildWorkflowBundle } from '../../lib/infra/platform';
+
+/**
+ * The workflow bundles the tests run, built once for the whole run by the global set-up (bundling is
+ * seconds of CPU each time, and most files need both): their files, for processes
+ * (WORKFLOW_BUNDLE_PATH, NOTIFICATIONS_WORKFLOW_BUNDLE_PATH), and their code, for in-process workers.
+ * A suite whose set-up built none (the cluster's) builds them here.
+ */
+export const orderBundlePath = async (): Promise<string> => inject('workflowBundles')?.orders ?? buildWorkflowBundle();
+export const notificationsBundlePath = async (): Promise<string> => inject('workflowBundles')?.notifications ?? buildNotificationsWorkflowBundle();
+
+export const orderWorkflowBundle = async (): Promise<WorkflowBundle> => ({ code: await readFile(await orderBundlePath(), 'utf8') });
+export const notificationsWorkflowBundle = async (): Promise<WorkflowBundle> => ({ code: await readFile(await notificationsBundlePath(), 'utf8') });
