@@ -1,7 +1,7 @@
 // The entry point of `npm start` and `npm test`. Plain JavaScript with no dependencies, because
 // on a fresh clone it runs before anything is installed: it installs what is missing, generates
 // the Prisma clients, then hands over to the TypeScript entry point.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,6 +13,22 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 function run(cmd, args, env = {}) {
   const result = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
   if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+/** Runs the commands at once, each with its output as it comes; exits with the first failure's code once all have ended. */
+async function runTogether(commands) {
+  const codes = await Promise.all(
+    commands.map(
+      ([cmd, args]) =>
+        new Promise((resolve) => {
+          const child = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
+          child.on('error', () => resolve(1));
+          child.on('close', (code) => resolve(code ?? 1));
+        }),
+    ),
+  );
+  const failed = codes.find((code) => code !== 0);
+  if (failed !== undefined) process.exit(failed);
 }
 
 const digest = (files) =>
@@ -59,9 +75,12 @@ if (command === 'start') {
   // The type check is part of the tests: strict TypeScript is a promise the code keeps.
   // So are lint and format, for the whole suite only: `npm test -- <file>` is for iterating on one test.
   if (rest.length === 0) {
-    run(bin('tsc'), ['--noEmit']);
-    run(bin('eslint'), ['.']);
-    run(bin('prettier'), ['--check', '.', '--log-level', 'warn']);
+    // Side by side: each is one process on one core, and together they take a minute or two.
+    await runTogether([
+      [bin('tsc'), ['--noEmit']],
+      [bin('eslint'), ['.']],
+      [bin('prettier'), ['--check', '.', '--log-level', 'warn']],
+    ]);
   }
   // `npm test -- test/chaos` asks for the crash test alone; the main suite would find no file
   const named = (r) => r.includes('chaos');
