@@ -10,6 +10,9 @@ import { eventually, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
 import { type CallOptions, type Method, openApiChecker, stalledTemporalClient } from '../support/openapi';
 
+/** The webhook routes: their own conformance test has them (webhooks-conformance.test.ts). */
+const isWebhookPath = (path: string) => path === '/webhooks' || path.startsWith('/webhooks/');
+
 /**
  * The API against its own OpenAPI document: real requests for every documented answer of every
  * route, each body validated against the document's schema (JSON Schema 2020-12), and a check at
@@ -86,7 +89,12 @@ describe('the API against its generated OpenAPI document', () => {
   it('serves the document, generated from the zod schemas, with every route in it', async () => {
     const res = await call('get', '/openapi.json');
     expect(res.body.openapi).toBe('3.1.0');
-    expect(Object.keys(res.body.paths).sort()).toEqual(
+    // The webhook routes are listed and checked answer by answer in webhooks-conformance.test.ts.
+    expect(
+      Object.keys(res.body.paths)
+        .filter((path) => !isWebhookPath(path))
+        .sort(),
+    ).toEqual(
       [
         '/products',
         '/orders',
@@ -100,13 +108,6 @@ describe('the API against its generated OpenAPI document', () => {
         '/openapi.json',
         '/docs',
         '/docs/',
-        // checked answer by answer in webhooks-conformance.test.ts
-        '/webhooks',
-        '/webhooks/{id}',
-        '/webhooks/{id}/rotate-secret',
-        '/webhooks/{id}/enable',
-        '/webhooks/{id}/deliveries',
-        '/webhooks/{id}/deliveries/{eventId}/replay',
       ].sort(),
     );
     // The token routes name the OAuth2 scheme and their scopes; the public ones need nothing.
@@ -385,7 +386,7 @@ describe('the API against its generated OpenAPI document', () => {
   });
 
   it('exercised every documented answer of every route (the webhook routes’: webhooks-conformance.test.ts)', () => {
-    const { documented, exercised } = openApi.coverage((path) => path !== '/webhooks' && !path.startsWith('/webhooks/'));
+    const { documented, exercised } = openApi.coverage((path) => !isWebhookPath(path));
     expect(exercised).toEqual(documented);
   });
 });
