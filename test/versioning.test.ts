@@ -140,6 +140,13 @@ describe('worker versioning: one deployment, builds A and B', () => {
     const beside = await describeDeployment(target());
     expect(beside?.current).toBe(A);
     expect((await describeVersion(target(), B))?.status).toBe('INACTIVE');
+    // An operator ramps a build once it polls every queue the current one does (the server refuses
+    // otherwise); each pool's first poll registers its queue, the five of them in any order.
+    await waitFor("B's five task queues", async () => {
+      const queues = (await describeVersion(target(), B))?.taskQueues ?? [];
+      return queues.length === SERVICES.length ? queues : undefined;
+    });
+    expect((await describeVersion(target(), B))?.taskQueues).toEqual([...SERVICES].sort());
     for (const o of waitingOnA) expect(await versionOf(o.handle)).toEqual({ buildId: A, behavior: VersioningBehavior.VERSIONING_BEHAVIOR_PINNED });
   }, 90_000);
 
