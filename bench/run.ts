@@ -13,7 +13,7 @@ import { postgresUrl, startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { startTemporalCluster } from '../lib/infra/temporal-cluster';
 import { ensureTemporalTools } from '../lib/infra/tools';
-import { freePort } from '../lib/net';
+import { freeFixedPort } from '../lib/net';
 import { connectClient, temporalConnectionSettings } from '../lib/temporal/connection';
 import { SCOPES } from '../contracts/auth';
 import { keyringJson, withNewKey } from '../lib/temporal/codec';
@@ -166,10 +166,10 @@ async function startTemporal(
   const memory = process.env.BENCH_TEMPORAL_DB === 'memory';
   const temporal = await startTemporalDevServer({
     cli: (await ensureTemporalTools(say)).cli,
-    port: await freePort(),
+    port: await freeFixedPort(),
     ...(memory ? {} : { dbFile: join(dir, 'temporal.db') }),
     namespaces,
-    metricsPort: await freePort(),
+    metricsPort: await freeFixedPort(),
   });
   return {
     shape: { kind, history_nodes: 1, shards: 1, mtls: false, persistence: memory ? 'memory' : 'sqlite' },
@@ -191,7 +191,7 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
   say(`on the ${kind === 'cluster' ? 'multi-node Temporal cluster (mTLS)' : 'Temporal dev server'}`);
   const dir = join(DATA_DIR, 'bench', kind);
   await rm(dir, { recursive: true, force: true });
-  const pgPort = await freePort();
+  const pgPort = await freeFixedPort();
   const postgres = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: pgPort, fresh: true });
   startedProcesses.push(() => postgres.stop());
   const urls = Object.fromEntries(DATABASES.map((db) => [db, postgresUrl(pgPort, db)])) as Record<DatabaseName, string>;
@@ -207,7 +207,7 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
   startedProcesses.push(() => temporal.stop());
   const { actionCounts } = temporal;
   const bundle = await buildWorkflowBundle();
-  const apiPort = await freePort();
+  const apiPort = await freeFixedPort();
   const env = {
     // payloads are encrypted as in production: the codec's cost is part of the platform's
     PAYLOAD_KEYRING: keyringJson(withNewKey(undefined, 'bench')),
@@ -221,7 +221,7 @@ async function bench(kind: BenchTemporal['kind']): Promise<BenchResults> {
     WEBHOOKS_ALLOW_LOOPBACK_HTTP: 'true',
     ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
   };
-  const platform = await launchPlatform({ env, counts, apiPort, authPort: await freePort(), logDir: join(dir, 'logs') });
+  const platform = await launchPlatform({ env, counts, apiPort, authPort: await freeFixedPort(), logDir: join(dir, 'logs') });
   startedProcesses.push(() => platform.stop());
   await waitForHttp(`${platform.apiUrl}/healthz`);
   await waitForHttp(`${platform.authUrl}/healthz`);

@@ -15,7 +15,7 @@ import { postgresUrl, startEmbeddedPostgres, type RunningPostgres } from '../lib
 import { startTemporalDevServer, waitForTemporal, type RunningTemporal } from '../lib/infra/temporal';
 import { startTemporalCluster, startTemporalUi, type RunningTemporalCluster, type RunningTemporalUi } from '../lib/infra/temporal-cluster';
 import { ensureTemporalTools } from '../lib/infra/tools';
-import { freePort } from '../lib/net';
+import { freeFixedPort } from '../lib/net';
 import { temporalConnectionSettings } from '../lib/temporal/connection';
 import { LOCAL_SHOP_PORT } from '../shop/config';
 
@@ -178,7 +178,7 @@ async function main() {
       temporalAddress = cluster.address;
       uiUpstream = ui.url;
     } else {
-      const devUiPort = await freePort();
+      const devUiPort = await freeFixedPort();
       temporal = await startTemporalDevServer({
         cli: tools.cli,
         port: config.TEMPORAL_PORT,

@@ -8,7 +8,7 @@ import { createCodecServerApp, SESSION_COOKIE } from '../codec-server/app';
 import { DATA_DIR } from '../lib/infra/paths';
 import { startTemporalDevServer, type RunningTemporal } from '../lib/infra/temporal';
 import { createLogger } from '../lib/logger';
-import { freePort } from '../lib/net';
+import { freeFixedPort } from '../lib/net';
 import { EncryptionCodec, keyringFromEnv } from '../lib/temporal/codec';
 import { startTestAuth, TEST_CLIENTS, type TestAuth } from './support/auth';
 import { createTestDatabases } from './support/databases';
@@ -29,8 +29,8 @@ beforeAll(async () => {
   auth = await startTestAuth(urls.auth);
   ui = await startTemporalDevServer({
     cli: inject('temporalCli'),
-    port: await freePort(),
-    uiPort: await freePort(),
+    port: await freeFixedPort(),
+    uiPort: await freeFixedPort(),
     dbFile: join(DATA_DIR, 'test', `codec-ui-${process.pid}.db`),
   });
   const app = createCodecServerApp({

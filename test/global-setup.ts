@@ -6,7 +6,7 @@ import { DATA_DIR } from '../lib/infra/paths';
 import { startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';
-import { freePort } from '../lib/net';
+import { freeFixedPort } from '../lib/net';
 import { keyringJson, withNewKey } from '../lib/temporal/codec';
 
 /** Namespaces of the shared dev server: a file that runs workers gets one to itself, so pools never cross. */
@@ -44,9 +44,9 @@ export default async function setup(project: TestProject) {
   process.env.PAYLOAD_KEYRING ??= keyringJson(withNewKey(undefined, 'test-run'));
   const tools = await ensureTemporalTools((msg) => console.log(`[test setup] ${msg}`));
   const dataDir = join(DATA_DIR, 'test', `pg-${process.pid}`);
-  const pgPort = await freePort();
+  const pgPort = await freeFixedPort();
   const postgres = await startEmbeddedPostgres({ dataDir, port: pgPort, fresh: true });
-  const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freePort(), namespaces: [...TEST_NAMESPACES] });
+  const temporal = await startTemporalDevServer({ cli: tools.cli, port: await freeFixedPort(), namespaces: [...TEST_NAMESPACES] });
 
   project.provide('pgPort', pgPort);
   project.provide('temporalAddress', temporal.address);

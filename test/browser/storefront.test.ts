@@ -14,7 +14,7 @@ import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/da
 import { startMailServer, type RunningMailServer } from '../../lib/infra/mail';
 import { DATA_DIR, PROJECT_ROOT } from '../../lib/infra/paths';
 import { POOLS, launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
-import { freePort } from '../../lib/net';
+import { freeFixedPort } from '../../lib/net';
 import { ensureSearchAttributes } from '../../lib/temporal/search-attributes';
 import { CATALOGUE } from '../../prisma/inventory/seed';
 import { ensureChromium, launchBrowser, type LaunchedBrowser } from '../support/browser';
@@ -78,7 +78,8 @@ beforeAll(async () => {
     ensureNamespace(inject('temporalAddress'), NAMESPACE),
   ]);
   timings.databasesMs = Date.now() - started;
-  const [apiPort, authPort, shopPort, metricsBasePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  // Ports the processes bind later: below the range outgoing connections take theirs from (each worker's: launchPlatform's).
+  const [apiPort, authPort, shopPort] = [await freeFixedPort(), await freeFixedPort(), await freeFixedPort()];
   const authUrl = `http://127.0.0.1:${authPort}`;
   // The shop acts as this storefront and this operator: their secrets go to the shop process only.
   clients = await ensureClients(urls.auth, {
@@ -113,7 +114,6 @@ beforeAll(async () => {
     apiPort,
     authPort,
     shop: { port: shopPort, storefront, operator },
-    metricsBasePort,
     // A killed process comes back after 1 s, as under npm start.
     restart: true,
     logDir: join(DATA_DIR, 'test', `browser-logs-${process.pid}`),

@@ -5,7 +5,7 @@ import { DATA_DIR } from '../../lib/infra/paths';
 import { startEmbeddedPostgres } from '../../lib/infra/postgres';
 import { startTemporalCluster } from '../../lib/infra/temporal-cluster';
 import { ensureTemporalTools } from '../../lib/infra/tools';
-import { freePort } from '../../lib/net';
+import { freeFixedPort } from '../../lib/net';
 import { keyringJson, withNewKey } from '../../lib/temporal/codec';
 import { TEST_NAMESPACES } from '../global-setup';
 import { serveClusterControl } from './control';
@@ -40,7 +40,7 @@ export default async function setup(project: TestProject) {
   const tools = await ensureTemporalTools(log);
   const pgDir = join(DATA_DIR, 'test', `cluster-pg-${process.pid}`);
   const clusterDir = join(DATA_DIR, 'test', `cluster-${process.pid}`);
-  const postgres = await startEmbeddedPostgres({ dataDir: pgDir, port: await freePort(), fresh: true, log });
+  const postgres = await startEmbeddedPostgres({ dataDir: pgDir, port: await freeFixedPort(), fresh: true, log });
   let cluster: Awaited<ReturnType<typeof startTemporalCluster>> | undefined;
   try {
     cluster = await startTemporalCluster({

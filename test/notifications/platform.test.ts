@@ -14,7 +14,7 @@ import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/da
 import { startMailServer, type RunningMailServer } from '../../lib/infra/mail';
 import { DATA_DIR } from '../../lib/infra/paths';
 import { launchPlatform, waitForHttp, type RunningPlatform } from '../../lib/infra/platform';
-import { freePort } from '../../lib/net';
+import { freeFixedPort } from '../../lib/net';
 import { createTestDatabases, queryDatabase } from '../support/databases';
 import { eventually, requestRetrying, validOrder } from '../support/http';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver';
@@ -58,8 +58,8 @@ beforeAll(async () => {
       ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
     },
     counts: { orders: 1, inventory: 1, payments: 1, shipping: 1, notifications: 1 },
-    apiPort: await freePort(),
-    authPort: await freePort(),
+    apiPort: await freeFixedPort(),
+    authPort: await freeFixedPort(),
     logDir,
     // a killed worker comes back after a second, as under a process supervisor
     restart: true,

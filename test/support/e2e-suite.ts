@@ -11,7 +11,7 @@ import { orderWorkflowId } from '../../contracts/orders';
 import { DATABASES, databaseUrlVar, type DatabaseName } from '../../lib/infra/databases';
 import { DATA_DIR } from '../../lib/infra/paths';
 import { POOLS, launchPlatform, waitForHttp, type PoolCounts, type RunningPlatform } from '../../lib/infra/platform';
-import { freePort } from '../../lib/net';
+import { freeFixedPort } from '../../lib/net';
 import { temporalConnectionSettings } from '../../lib/temporal/connection';
 import { createTestDatabases, queryDatabase } from './databases';
 import { eventually, request as send, requestRetrying, validOrder } from './http';
@@ -76,9 +76,8 @@ export function describeE2eSuite({ title, temporalEnv, namespace, databasePrefix
           ...Object.fromEntries(DATABASES.map((db) => [databaseUrlVar(db), urls[db]])),
         },
         counts,
-        apiPort: await freePort(),
-        authPort: await freePort(),
-        metricsBasePort: await freePort(),
+        apiPort: await freeFixedPort(),
+        authPort: await freeFixedPort(),
         logDir: join(DATA_DIR, 'test', `${databasePrefix}-logs-${process.pid}`),
       });
       await waitForHttp(`${platform.apiUrl}/healthz`, 120_000);
@@ -109,8 +108,8 @@ export function describeE2eSuite({ title, temporalEnv, namespace, databasePrefix
             const cancelOrder = () => request(api, 'POST', `/orders/${res.body.orderId}/cancel`, { body: { reason: 'e2e' } });
             let cancel = await cancelOrder();
             let retried = false;
-            // Past the API's deadline (503, "retry the request") a storefront sends it again; by then the
-            // first may have taken effect, and the order be past cancelling (409): its end, below, says.
+            // Past the API's deadline (503, "retry the request") a storefront sends it again: a first
+            // that took effect answers 202 replayed; one that did not may find the order completing (409).
             for (let attempt = 1; cancel.status === 503 && attempt < 5; attempt++) {
               retried = true;
               await new Promise((r) => setTimeout(r, 1_000));

@@ -59,13 +59,16 @@ export function sagaHarness(getEnv: () => TestWorkflowEnvironment, getBundle: ()
     });
   type Handle = Awaited<ReturnType<typeof startOrder>>;
 
+  /** Polls the order's state until `status`, for up to 30 s of wall-clock time (a busy machine answers queries slowly). */
   async function waitForStatus(handle: Handle, status: OrderStatus): Promise<void> {
-    for (let i = 0; i < 500; i++) {
-      const state = await handle.query(getOrderStateQuery);
-      if (state.status === status) return;
+    const deadline = Date.now() + 30_000;
+    let last: OrderStatus | undefined;
+    while (Date.now() < deadline) {
+      last = (await handle.query(getOrderStateQuery)).status;
+      if (last === status) return;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new Error(`order never reached ${status}`);
+    throw new Error(`order never reached ${status} (still ${last} after 30 s)`);
   }
 
   /** The carrier's pickup arrives once the order waits for it. */

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { freePort } from '../../net';
+import { freeFixedPort } from '../../net';
 import { DATA_DIR } from '../paths';
 import { ensureGoTool } from '../tools';
 import type { ClusterClientTls } from './bootstrap';
@@ -53,7 +53,7 @@ export interface RunningTemporalUi {
 export async function startTemporalUi(options: TemporalUiOptions): Promise<RunningTemporalUi> {
   const { address, tls, codecEndpoint, defaultNamespace = 'default', log = () => undefined } = options;
   const binary = await ensureTemporalUiServer(log);
-  const port = options.port ?? (await freePort());
+  const port = options.port ?? (await freeFixedPort());
   const dataDir = resolve(options.dataDir ?? join(DATA_DIR, `temporal-ui-${port}`));
   const configDir = join(dataDir, 'config');
   await mkdir(configDir, { recursive: true });
