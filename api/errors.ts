@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler } from 'express';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcDeadlineError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, isGrpcDeadlineError, isGrpcServiceError } from '@temporalio/client';
 import { ZodError } from 'zod';
 import { sqlStateOf } from '../activities/database-errors';
 import { fieldErrors, type FieldError } from './schemas';
@@ -24,6 +24,46 @@ export const noOrder = (orderId: string) => new HttpError(404, 'not_found', `no 
 /** The request's deadline (api/limits.ts): its timer answers this, and so does a Temporal call that met the same deadline first. */
 const deadlineExceeded = () => new HttpError(503, 'timeout', 'no answer within the request deadline; retry the request', undefined, { 'Retry-After': '1' });
 
+/** A part the request needs (Temporal, a database) cannot take it right now: the caller retries, nothing was done. */
+const unavailable = (what: string, retryAfterSeconds: number) =>
+  new HttpError(503, 'unavailable', `${what}; retry the request`, undefined, { 'Retry-After': String(retryAfterSeconds) });
+
+/** The gRPC status of a Temporal call's failure, wherever the client put it (the error, or a ServiceError's cause). */
+function grpcStatusOf(err: unknown, depth = 0): number | undefined {
+  if (!err || typeof err !== 'object' || depth > 3) return undefined;
+  if (isGrpcServiceError(err)) return err.code;
+  return grpcStatusOf((err as { cause?: unknown }).cause, depth + 1);
+}
+
+/**
+ * Temporal refusing for now, not for good. UNAVAILABLE: the frontend cannot be reached (or a node
+ * restarts); RESOURCE_EXHAUSTED: the namespace's rate limits; FAILED_PRECONDITION: the workflow
+ * cannot take a message while its workflow task is failing (an update, a query), until a fix ships.
+ */
+const TEMPORAL_UNAVAILABLE: Partial<Record<number, () => HttpError>> = {
+  /* UNAVAILABLE */ 14: () => unavailable('Temporal cannot be reached right now', 1),
+  /* RESOURCE_EXHAUSTED */ 8: () => unavailable('Temporal is over its rate limit right now', 1),
+  /* FAILED_PRECONDITION */ 9: () => unavailable("the order's workflow cannot take requests right now (its workflow task is being retried)", 30),
+};
+
+/**
+ * The database out of reach: a refused or dropped connection, no free connection in time, the
+ * server shutting down or starting up, or over its connection limit (Prisma's P1001, P1002,
+ * P1008, P1017, P2024; SQLSTATE classes 08 and 57P0x, and 53300).
+ */
+const DATABASE_UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+const DATABASE_UNAVAILABLE_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown } } }; message?: unknown };
+  if (typeof e?.code === 'string' && DATABASE_UNAVAILABLE_CODES.has(e.code)) return true;
+  const kind = e?.meta?.driverAdapterError?.cause?.kind;
+  if (typeof kind === 'string' && DATABASE_UNAVAILABLE_KINDS.has(kind)) return true;
+  const state = sqlStateOf(err);
+  if (state && (state.startsWith('08') || /^57P0[1-3]$/.test(state) || state === '53300')) return true;
+  // node-postgres's own pool: no connection within connectionTimeoutMillis, or one that dropped.
+  return typeof e?.message === 'string' && /timeout exceeded when trying to connect|Connection terminated/.test(e.message);
+}
+
 /**
  * The answers to what body-parser refuses (it tags its errors with a `type`): what the API cannot
  * read is the caller's fault, never a 500.
@@ -47,6 +87,7 @@ export function errorHandler(): ErrorRequestHandler {
     if (res.headersSent) return;
     const answer = toHttpError(err);
     // A deadline is the caller's answer, not a fault of ours: logged as its 503, with no stack.
+    // An unavailable part is logged with its error: an operator wants to know what was down.
     if (answer.status >= 500 && answer.code !== 'timeout') res.err = err instanceof Error ? err : new Error(String(err));
     res
       .status(answer.status)
@@ -68,6 +109,10 @@ function toHttpError(err: unknown): HttpError {
   if (isGrpcDeadlineError(err)) return deadlineExceeded();
   // The same for a database statement cut short by the pool's statement_timeout (the request's deadline): query_canceled.
   if (sqlStateOf(err) === '57014') return deadlineExceeded();
+  const grpcStatus = grpcStatusOf(err);
+  const temporalRefusal = grpcStatus === undefined ? undefined : TEMPORAL_UNAVAILABLE[grpcStatus];
+  if (temporalRefusal) return temporalRefusal();
+  if (isDatabaseUnavailable(err)) return unavailable('the orders database cannot be reached right now', 2);
   const bodyError = err as { type?: string; status?: number; expose?: boolean; message: string };
   const known = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
   if (known) return known(bodyError);

@@ -44,6 +44,7 @@ export const orderEventsRoute = defineRoute({
   responses: {
     200: { description: 'the event stream: each item one Server-Sent Event', body: sseEventSchema, contentType: 'text/event-stream' },
     404: { description: 'no such order', body: errorSchema },
+    503: { description: 'the orders database is unavailable right now: retry after `Retry-After` seconds', body: errorSchema },
   },
 });
 

@@ -77,7 +77,8 @@ export const placeOrderRoute = defineRoute({
     413: tooLarge,
     422: { description: 'this Idempotency-Key was used for a different request', body: errorSchema },
     503: {
-      description: 'the catalogue cannot be read to check the SKUs, or no answer within the request deadline (retry with the same key)',
+      description:
+        'the catalogue cannot be read to check the SKUs, no answer within the request deadline, or Temporal or the orders database is unavailable right now: nothing was started; retry with the same key',
       body: errorSchema,
     },
   },
@@ -97,6 +98,10 @@ export const listOrdersRoute = defineRoute({
   responses: {
     200: { description: 'a page of orders', body: orderPageSchema },
     400: { description: 'fields at fault: `query.limit` or `query.cursor`', body: errorSchema },
+    503: {
+      description: 'the orders database is unavailable right now, or no answer within the request deadline: retry after `Retry-After` seconds',
+      body: errorSchema,
+    },
   },
 });
 
@@ -113,7 +118,10 @@ export const getOrderRoute = defineRoute({
   responses: {
     200: { description: 'the order', body: orderViewSchema },
     404: notFound,
-    503: { description: 'the order could not be read in time (the request deadline): retry', body: errorSchema },
+    503: {
+      description: 'the order could not be read in time (the request deadline), or Temporal or the orders database is unavailable right now: retry',
+      body: errorSchema,
+    },
   },
 });
 
@@ -129,12 +137,21 @@ export const cancelOrderRoute = defineRoute({
   notFound: byOrderId,
   body: cancelOrderSchema,
   responses: {
-    202: { description: 'the cancellation is accepted; the order ends CANCELLED', body: cancellingSchema },
+    202: {
+      description:
+        'the cancellation is accepted; the order ends CANCELLED. A cancel is idempotent: once one is accepted, a repeat answers 202 with `Idempotent-Replayed: true` and changes nothing',
+      body: cancellingSchema,
+      headers: z.object({ 'Idempotent-Replayed': z.enum(['true', 'false']) }),
+    },
     400: badRequest,
     404: notFound,
-    409: { description: 'the order is compensating or has ended', body: errorSchema },
+    409: { description: 'the order can no longer be cancelled: it is completing, has ended otherwise, or is unwinding for another reason', body: errorSchema },
     413: tooLarge,
-    503: { description: 'no answer within the request deadline: retry (a cancel is idempotent)', body: errorSchema },
+    503: {
+      description:
+        'no answer within the request deadline, or the order cannot take a cancel right now (Temporal unavailable, its workflow task being retried): retry after `Retry-After` seconds (a cancel is idempotent)',
+      body: errorSchema,
+    },
   },
 });
 
@@ -290,13 +307,23 @@ export function ordersRouter({ guards, client, db, access, catalogue, timings }:
     const operator = hasAny(principal, [SCOPES.operate]);
     if (!operator) access.assertVisible(principal, id, await access.ownerOf(id));
     const requestedBy = { ...principal.identity, role: operator ? ('operator' as const) : ('customer' as const) };
-    const result = await access.update(id, cancelOrderUpdate, [{ ...(body.reason ? { reason: body.reason } : {}), requestedBy }], {
-      code: 'not_cancellable',
-      fallback: 'the order can no longer be cancelled',
-      ended: (status) => `order ${id} is ${status} and can no longer be cancelled`,
-    });
-    req.log.info({ orderId: id, from: result.status }, 'cancellation accepted');
-    return { status: 202, body: { orderId: id, status: 'CANCELLING', previousStatus: result.status } };
+    const cancelling = (previousStatus: OrderStatus, replayed: boolean, status: 'CANCELLING' | 'CANCELLED' = 'CANCELLING') =>
+      ({ status: 202, body: { orderId: id, status, previousStatus }, headers: { 'Idempotent-Replayed': String(replayed) } }) as const;
+    try {
+      const result = await access.update(id, cancelOrderUpdate, [{ ...(body.reason ? { reason: body.reason } : {}), requestedBy }], {
+        code: 'not_cancellable',
+        fallback: 'the order can no longer be cancelled',
+        ended: (status) => `order ${id} is ${status} and can no longer be cancelled`,
+      });
+      if (!result.repeated) req.log.info({ orderId: id, from: result.status }, 'cancellation accepted');
+      return cancelling(result.status, result.repeated === true);
+    } catch (err) {
+      // Refused for having ended: a repeat, if it ended CANCELLED (the orders database has the end first).
+      if (!(err instanceof HttpError && err.code === 'not_cancellable')) throw err;
+      const stored = await db.order.findUnique({ where: { id }, select: { status: true } });
+      if (stored?.status === 'CANCELLED') return cancelling('CANCELLED', true, 'CANCELLED');
+      throw err;
+    }
   });
 
   return router;

@@ -26,7 +26,11 @@ export const reviewOrderRoute = defineRoute({
     404: { description: 'no such order', body: errorSchema },
     409: { description: 'the order is not awaiting review', body: errorSchema },
     413: { description: 'the body is larger than 64 kB', body: errorSchema },
-    503: { description: 'no answer within the request deadline: retry', body: errorSchema },
+    503: {
+      description:
+        'no answer within the request deadline, or the order cannot take a review right now (Temporal unavailable, its workflow task being retried): retry after `Retry-After` seconds',
+      body: errorSchema,
+    },
   },
 });
 

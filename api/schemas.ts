@@ -250,7 +250,13 @@ export const orderPageSchema = z
   })
   .meta({ id: 'OrderPage' });
 
-export const cancellingSchema = z.object({ orderId: z.uuid(), status: z.literal('CANCELLING'), previousStatus: orderStatusSchema }).meta({ id: 'Cancelling' });
+export const cancellingSchema = z
+  .object({
+    orderId: z.uuid(),
+    status: z.enum(['CANCELLING', 'CANCELLED']).meta({ description: 'CANCELLED once a repeated cancel finds the order unwound' }),
+    previousStatus: orderStatusSchema.meta({ description: "the order's status when this request reached it" }),
+  })
+  .meta({ id: 'Cancelling' });
 
 export const reviewResultSchema = z.object({ orderId: z.uuid(), decision: z.enum(['approve', 'reject']) }).meta({ id: 'ReviewResult' });
 

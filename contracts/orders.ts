@@ -225,6 +225,8 @@ export interface CancelOrderRequest {
 export interface CancelOrderResult {
   orderId: string;
   status: OrderStatus;
+  /** a cancel had been accepted before this one (which changed nothing: the first reason stands) */
+  repeated?: boolean;
 }
 
 export interface RetryCompensationRequest {

@@ -238,6 +238,32 @@ describe('cancelling orders', () => {
     expect(done.events.at(-1).type).toBe('OrderCancelled');
   });
 
+  it('is idempotent: a repeated cancel answers 202 replayed, in flight and once cancelled, and the first reason stands', async () => {
+    const placed = await post(validOrder());
+    const orderId = placed.body.orderId as string;
+    const first = await call('POST', `/orders/${orderId}/cancel`, { body: { reason: 'ordered by mistake' } });
+    expect(first.status).toBe(202);
+    expect(first.headers.get('idempotent-replayed')).toBe('false');
+    // The storefront never saw the first answer, say, and sends it again; an operator cancels it too.
+    const again = await call('POST', `/orders/${orderId}/cancel`, { body: { reason: 'second thoughts' } });
+    const operator = await call('POST', `/orders/${orderId}/cancel`, { body: { reason: 'by the operator' } }, 'operator');
+    for (const repeat of [again, operator]) {
+      expect(repeat.status).toBe(202);
+      expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+      // Unwinding still, or (the fakes are quick) unwound already.
+      expect(repeat.body).toMatchObject({ orderId, status: expect.stringMatching(/^CANCELL(ING|ED)$/) });
+    }
+    const done = await waitForTerminal(orderId);
+    expect(done.status).toBe('CANCELLED');
+    expect(done.events.filter((e: { type: string }) => e.type === 'OrderCancelled').map((e: { data: { reason: string } }) => e.data.reason)).toEqual([
+      'ordered by mistake',
+    ]);
+    const late = await call('POST', `/orders/${orderId}/cancel`, { body: {} });
+    expect(late.status).toBe(202);
+    expect(late.headers.get('idempotent-replayed')).toBe('true');
+    expect(late.body).toEqual({ orderId, status: 'CANCELLED', previousStatus: 'CANCELLED' });
+  });
+
   it('refuses to cancel a completed order with 409', async () => {
     const placed = await post(validOrder());
     await waitForTerminal(placed.body.orderId);

@@ -5,7 +5,7 @@ import { SCOPES } from '../../contracts/auth';
 import { postgresUrl } from '../../lib/infra/postgres';
 import { createLogger } from '../../lib/logger';
 import type { TestClient } from '../support/auth';
-import { queryDatabase } from '../support/databases';
+import { queryDatabase, unreachableOrdersDb } from '../support/databases';
 import { eventually, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
 import { type CallOptions, type Method, openApiChecker, stalledTemporalClient } from '../support/openapi';
@@ -223,8 +223,16 @@ describe('the API against its generated OpenAPI document', () => {
     const accepted = await cancel(inFlight, { reason: 'ordered by mistake' });
     expect(accepted.status).toBe(202);
     expect(accepted.body.status).toBe('CANCELLING');
+    expect(accepted.headers.get('idempotent-replayed')).toBe('false');
     expect(await waitForTerminal(inFlight)).toBe('CANCELLED');
-    expect((await cancel(inFlight, {})).status).toBe(409);
+    // Idempotent: a repeat finds it cancelled and says so.
+    const repeated = await cancel(inFlight, {});
+    expect(repeated.status).toBe(202);
+    expect(repeated.body).toMatchObject({ status: 'CANCELLED', previousStatus: 'CANCELLED' });
+    expect(repeated.headers.get('idempotent-replayed')).toBe('true');
+    const completed = (await placeOrder(validOrder())).body.orderId as string;
+    expect(await waitForTerminal(completed)).toBe('COMPLETED');
+    expect((await cancel(completed, {})).status).toBe(409);
     expect((await cancel(randomUUID(), {})).status).toBe(404);
   });
 
@@ -324,6 +332,21 @@ describe('the API against its generated OpenAPI document', () => {
       expect(res.body.error).toBe('timeout');
       expect(res.headers.get('retry-after')).toBe('1');
       expect(Date.now() - started).toBeLessThan(5_000);
+    }
+  });
+
+  it('GET /orders and its events feed: 503 with Retry-After when the orders database is down', async () => {
+    const down = await unreachableOrdersDb();
+    cleanups.push(down.close);
+    const base = await platform.serve({ db: down.db });
+    for (const [template, params] of [
+      ['/orders', {}],
+      ['/orders/{id}/events', { id: randomUUID() }],
+    ] as const) {
+      const res = await call('get', template, { base, params });
+      expect(res.status, template).toBe(503);
+      expect(res.body.error).toBe('unavailable');
+      expect(res.headers.get('retry-after')).toBe('2');
     }
   });
 

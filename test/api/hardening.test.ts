@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrdersDb } from '../../activities/orders/db';
 import { orderIdFromKey } from '../../api/schemas';
@@ -10,6 +11,7 @@ import { orderWorkflowId } from '../../contracts/orders';
 import { createPool } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { TEST_CLIENTS, type TestClient } from '../support/auth';
+import { unreachableOrdersDb } from '../support/databases';
 import { eventually, validOrder } from '../support/http';
 import { startInProcessApi } from '../support/in-process-api';
 import { stalledTemporalClient } from '../support/openapi';
@@ -397,6 +399,65 @@ describe('a deadline on every request', () => {
     const entries = lines.map((l) => JSON.parse(l) as { res?: { statusCode: number }; err?: unknown });
     expect(entries.filter((e) => e.res).map((e) => e.res!.statusCode)).toEqual([200, 503, 503, 503, 200]);
     expect(entries.filter((e) => e.err)).toEqual([]);
+  });
+});
+
+describe('a part that is down answers 503 with Retry-After, never 500', () => {
+  it('the orders database refusing connections: placing, listing and reading answer 503, and nothing is started', async () => {
+    const { db, close } = await unreachableOrdersDb();
+    cleanups.push(close);
+    const lines: string[] = [];
+    const to = await platform.serve({ db, log: createLogger('api', 'info', { write: (l: string) => void lines.push(l) }) });
+
+    const placed = await place(validOrder());
+    expect(placed.status).toBe(202);
+    const key = randomUUID();
+    const answers = [await place(validOrder(), key, { to }), await send('GET', '/orders', { to }), await send('GET', `/orders/${placed.body.orderId}`, { to })];
+    for (const res of answers) {
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ error: 'unavailable', message: expect.stringContaining('database') });
+      expect(res.headers.get('retry-after')).toBe('2');
+    }
+    await expectNothingStored(key);
+    // Logged as errors, with what was down: an operator is told, unlike a deadline's 503.
+    const entries = lines.map((l) => JSON.parse(l) as { res?: { statusCode: number }; err?: { message?: string } });
+    expect(entries.filter((e) => e.res).map((e) => e.res!.statusCode)).toEqual([503, 503, 503]);
+    expect(entries.filter((e) => e.err).length).toBe(3);
+  });
+
+  it("an order whose workflow task is failing: a cancel, a review and a read answer 503 (Temporal's FAILED_PRECONDITION), and the order is untouched", async () => {
+    // An order's workflow whose every task fails, as after a bad deploy: a raw poller fails its tasks
+    // until the third attempt is pending, from which Temporal refuses updates and queries at once.
+    const orderId = randomUUID();
+    const taskQueue = `hardening-failing-${orderId}`;
+    const handle = await platform.client.workflow.start('orderWorkflow', { taskQueue, workflowId: orderWorkflowId(orderId), args: [] });
+    cleanups.push(() => handle.terminate('test over').then(() => undefined));
+    const service = platform.client.workflowService;
+    const pendingAttempt = async () => (await handle.describe()).raw.pendingWorkflowTask?.attempt ?? 0;
+    while ((await pendingAttempt()) < 3) {
+      const task = await platform.client.connection.withDeadline(Date.now() + 30_000, () =>
+        service.pollWorkflowTaskQueue({ namespace: NAMESPACE, taskQueue: { name: taskQueue }, identity: 'hardening-broken-worker' }),
+      );
+      await service.respondWorkflowTaskFailed({
+        namespace: NAMESPACE,
+        taskToken: task.taskToken,
+        cause: temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE,
+        failure: { message: 'a bug in this build' },
+        identity: 'hardening-broken-worker',
+      });
+    }
+
+    const cancel = await send('POST', `/orders/${orderId}/cancel`, { body: {}, as: 'operator' });
+    const review = await send('POST', `/orders/${orderId}/review`, { body: { decision: 'approve' }, as: 'reviewer' });
+    // Reading it too: the order's live state is a query, refused the same way.
+    const read = await send('GET', `/orders/${orderId}`, { as: 'operator' });
+    for (const res of [cancel, review, read]) {
+      expect(res.status).toBe(503);
+      expect(res.body).toMatchObject({ error: 'unavailable', message: expect.stringContaining('workflow task') });
+      expect(res.headers.get('retry-after')).toBe('30');
+    }
+    const history = await handle.fetchHistory();
+    expect(history.events?.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
   });
 });
 

@@ -1,7 +1,10 @@
+import { createServer, type AddressInfo } from 'node:net';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { DATABASES, prepareDatabases, type DatabaseName } from '../../lib/infra/databases';
 import { postgresUrl } from '../../lib/infra/postgres';
+import { createOrdersDb, type OrdersDb } from '../../activities/orders/db';
+import { createPool } from '../../lib/db';
 
 /**
  * A fresh set of the platform's databases on the test PostgreSQL, migrated and seeded, named
@@ -24,4 +27,24 @@ export async function queryDatabase<T extends pg.QueryResultRow>(url: string, sq
   } finally {
     await client.end();
   }
+}
+
+/**
+ * An orders database client whose server is down: a pool (of the API's kind) to a port on this
+ * machine that nothing listens on, so every statement meets a refused connection.
+ */
+export async function unreachableOrdersDb(): Promise<{ db: OrdersDb; close: () => Promise<void> }> {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  const pool = createPool(`postgresql://orders:orders@127.0.0.1:${port}/orders`, 2, 'test-unreachable');
+  const db = createOrdersDb(pool);
+  return {
+    db,
+    close: async () => {
+      await db.$disconnect();
+      await pool.end();
+    },
+  };
 }

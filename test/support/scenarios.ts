@@ -76,6 +76,8 @@ export const SCENARIOS: Scenario[] = [
       await h.confirmPickup(handle);
       await held!.entered;
       await handle.executeUpdate(cancelOrderUpdate, { args: [{ requestedBy: CUSTOMER }] });
+      // Sent again (its answer lost, say): accepted as a repeat, nothing changes.
+      await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'sent twice', requestedBy: CUSTOMER }] });
       held!.open();
       return handle.result();
     },

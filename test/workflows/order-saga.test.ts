@@ -149,17 +149,24 @@ describe('orderWorkflow', () => {
       const held = c.activity ? gate(c.activity) : undefined;
       const fakes = createFakeServices({ onCall: held?.onCall });
       const input = orderInput();
-      const { result, accepted } = await run(fakes, async () => {
+      const { result, accepted, repeated } = await run(fakes, async () => {
         const handle = await startOrder(input);
         if (c.activity === 'capturePayment') await confirmPickup(handle);
         if (held) await held.entered;
         else await waitForStatus(handle, c.status!);
         const accepted = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'customer changed their mind', requestedBy: CUSTOMER }] });
+        // A repeat (the storefront retrying, an operator too) is accepted as one and changes nothing.
+        const repeated = await handle.executeUpdate(cancelOrderUpdate, { args: [{ reason: 'by the operator', requestedBy: OPERATOR }] });
         held?.open();
-        return { result: await handle.result(), accepted };
+        return { result: await handle.result(), accepted, repeated };
       });
 
       expect(accepted.orderId).toBe(input.orderId);
+      expect(accepted.repeated).toBeUndefined();
+      expect(repeated).toMatchObject({ orderId: input.orderId, repeated: true });
+      expect(fakes.events.filter((e) => e.type === 'OrderCancelled').map((e) => (e.data as { reason?: string }).reason)).toEqual([
+        'customer changed their mind',
+      ]);
       expect(result.status).toBe('CANCELLED');
       expect(result.compensations).toEqual(c.compensations);
       expect(fakes.stock).toEqual({ 'MUG-LOGO': 100, 'CAP-NAVY': 100 });

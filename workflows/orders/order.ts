@@ -198,6 +198,8 @@ export class Order {
     setHandler(
       cancelOrderUpdate,
       ({ reason, requestedBy }) => {
+        // A cancel is idempotent: a repeat (a storefront retrying, an operator too) changes nothing.
+        if (this.cancelRequested) return { orderId, status: this.state.status, repeated: true };
         this.state.cancellationReason = reason ?? (requestedBy.role === 'operator' ? `cancelled by operator ${requestedBy.subject}` : 'cancelled by customer');
         log.info('cancellation requested', { orderId, by: requestedBy.role });
         return { orderId, status: this.state.status };
@@ -208,6 +210,8 @@ export class Order {
           if (requestedBy.role !== 'operator' && !sameIdentity(requestedBy, this.input.placedBy)) {
             throw refusal(ErrorType.NotOrderOwner, `order ${orderId} was placed by another client`);
           }
+          // A repeat of an accepted cancel is accepted while the order unwinds: the handler says so.
+          if (this.cancelRequested && !isTerminal(this.state.status)) return;
           if (isTerminal(this.state.status) || NOT_CANCELLABLE.has(this.state.status)) {
             throw refusal(ErrorType.OrderNotCancellable, `order ${orderId} is ${this.state.status} and can no longer be cancelled`);
           }
