@@ -36,11 +36,15 @@ function grpcStatusOf(err: unknown, depth = 0): number | undefined {
 }
 
 /**
- * Temporal refusing for now, not for good. UNAVAILABLE: the frontend cannot be reached (or a node
- * restarts); RESOURCE_EXHAUSTED: the namespace's rate limits; FAILED_PRECONDITION: the workflow
- * cannot take a message while its workflow task is failing (an update, a query), until a fix ships.
+ * Temporal refusing for now, not for good. CANCELLED: the call was cut off (its connection dropped
+ * as a frontend restarted); UNAVAILABLE: the frontend cannot be reached (or a node restarts);
+ * RESOURCE_EXHAUSTED: the namespace's rate limits; FAILED_PRECONDITION: the workflow cannot take a
+ * message while its workflow task is failing (an update, a query), until a fix ships. Every request
+ * that meets one is safe to retry: placing is idempotent on its key, cancels and reads too.
  */
 const TEMPORAL_UNAVAILABLE: Partial<Record<number, () => HttpError>> = {
+  /* CANCELLED */ 1: () => unavailable('the call to Temporal was cut off (a frontend restarting, say)', 1),
+  /* DEADLINE_EXCEEDED, as the cause of an update's RPC timeout */ 4: deadlineExceeded,
   /* UNAVAILABLE */ 14: () => unavailable('Temporal cannot be reached right now', 1),
   /* RESOURCE_EXHAUSTED */ 8: () => unavailable('Temporal is over its rate limit right now', 1),
   /* FAILED_PRECONDITION */ 9: () => unavailable("the order's workflow cannot take requests right now (its workflow task is being retried)", 30),

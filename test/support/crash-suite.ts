@@ -608,6 +608,12 @@ export function describeCrashSuite(target: CrashTarget): void {
             `kills (SIGKILL)         ${chaos.stats.kills.length} (${POOLS.map((pool) => `${pool} ${chaos.stats.kills.filter((k) => k.includes(` ${pool}-worker-`)).length}`).join(', ')}); ticks spared ${chaos.stats.spared} (fewer than two of the pool's processes serving)`,
             `faults injected         ${chaos.stats.faults.length} of ${chaos.planned.length}: ${chaos.stats.faults.join(', ')}`,
             `process exits seen      ${exits.length} (of which SIGKILL ${exits.filter((e) => e.includes('SIGKILL')).length})`,
+            `API 5xx answers         ${
+              [...serverErrors]
+                .sort()
+                .map(([k, n]) => `${k} ×${n}`)
+                .join(', ') || 'none'
+            } (retried, as a storefront does)`,
             `duration                ${s(totalMs)} (placing ${s(placingMs)}, chaos until ${s(chaosEndedMs)}, all terminal at ${s(terminalMs)})`,
             `ledger                  authorisations ${provider!.auths}, captures ${captures.length}, refunds ${refunds.length}, voids ${opsOfKind('void').length}, bookings ${books.length}, carrier cancels ${opsOfKind('cancel').length}`,
             `reservations committed  ${effect(committed, [reservationsPerOrder])}`,
@@ -650,6 +656,9 @@ interface Answer {
   body: any;
 }
 
+/** Every 5xx the storefront's requests met, by status and `error` code (a 500 is a failure the API did not name). */
+const serverErrors = new Map<string, number>();
+
 /** Repeats a request on a network error or a 5xx, with backoff, until `giveUpMs`; any other answer is returned. */
 async function withRetries(what: string, giveUpMs: number, send: () => Promise<Answer>): Promise<{ answer: Answer; attempts: number }> {
   const deadline = Date.now() + giveUpMs;
@@ -660,6 +669,8 @@ async function withRetries(what: string, giveUpMs: number, send: () => Promise<A
       const answer = await send();
       if (answer.status < 500) return { answer, attempts };
       last = `${answer.status} ${JSON.stringify(answer.body)}`;
+      const kind = `${answer.status} ${(answer.body as { error?: string } | undefined)?.error ?? '-'}`;
+      serverErrors.set(kind, (serverErrors.get(kind) ?? 0) + 1);
     } catch (err) {
       last = String((err as Error)?.cause ?? err);
     }
