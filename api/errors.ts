@@ -116,7 +116,7 @@ function toHttpError(err: unknown): HttpError {
   const grpcStatus = grpcStatusOf(err);
   const temporalRefusal = grpcStatus === undefined ? undefined : TEMPORAL_UNAVAILABLE[grpcStatus];
   if (temporalRefusal) return temporalRefusal();
-  if (isDatabaseUnavailable(err)) return unavailable('the orders database cannot be reached right now', 2);
+  if (isDatabaseUnavailable(err)) return unavailable('a database the request needs cannot be reached right now', 2);
   const bodyError = err as { type?: string; status?: number; expose?: boolean; message: string };
   const known = bodyError.type ? BODY_ERRORS[bodyError.type] : undefined;
   if (known) return known(bodyError);
