@@ -1,8 +1,8 @@
-import { buildNotificationsWorkflowBundle, buildWorkflowBundle } from '../lib/infra/platform';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { DATA_DIR } from '../lib/infra/paths';
+import { buildNotificationsWorkflowBundle, buildWorkflowBundle } from '../lib/infra/platform';
 import { startEmbeddedPostgres } from '../lib/infra/postgres';
 import { startTemporalDevServer } from '../lib/infra/temporal';
 import { ensureTemporalTools } from '../lib/infra/tools';

@@ -1,4 +1,3 @@
-import { notificationsWorkflowBundle } from './bundles';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { WorkerUrls } from '../../api/health';
@@ -14,6 +13,7 @@ import type { Logger } from '../../lib/logger';
 import { startPool, type StartedPool } from '../../workers/run';
 import { initTracing, type Tracing } from '../../lib/tracing';
 import { connectWorker, temporalSettings } from '../../lib/temporal/connection';
+import { notificationsWorkflowBundle } from './bundles';
 
 export interface InProcessPools {
   /** each pool, to stop one on its own (its HTTP server closes with it) */

@@ -6,12 +6,12 @@ import { ORDERS_TASK_QUEUE } from '../../contracts/orders';
 import { PAYMENTS_TASK_QUEUE } from '../../contracts/payments';
 import { SHIPPING_TASK_QUEUE } from '../../contracts/shipping';
 import { parseEnv } from '../../lib/config';
-import { bundleNotificationWorkflows } from '../../lib/workflow-bundle';
 import { createLogger } from '../../lib/logger';
 import { connectWorker } from '../../lib/temporal/connection';
 import type { SetCurrentPolicy } from '../../lib/temporal/versioning';
 import { initTracing } from '../../lib/tracing';
 import { definePool, startPool, workerEnv, type StartedPool } from '../../workers/run';
+import { notificationsWorkflowBundle } from './bundles';
 import type { FakeServices } from './fake-services';
 import { testTemporalSettings } from './temporal';
 
@@ -48,14 +48,10 @@ const quietShippingReconciliation: ShippingReconciliationActivities = {
 };
 
 /**
- * One build of the platform: the four pools, started through the pools' own wiring (startPool:
+ * One build of the platform: the five pools, started through the pools' own wiring (startPool:
  * the Worker Deployment version, WORKER_SET_CURRENT) with in-memory services, each pool its own
  * worker on its own task queue, as every build runs them. `bundle` is the build's workflow code.
  */
-/** The notifications workflows, bundled once for every build of the file. */
-let notificationBundle: Promise<WorkflowBundle> | undefined;
-const notificationWorkflows = () => (notificationBundle ??= bundleNotificationWorkflows());
-
 export async function startBuild(options: {
   namespace: string;
   buildId: string;
@@ -87,7 +83,7 @@ export async function startBuild(options: {
     pool(PAYMENTS_TASK_QUEUE, fakes.payments),
     pool(SHIPPING_TASK_QUEUE, { ...fakes.shipping, ...quietShippingReconciliation }),
     // Every service's queue is part of a build: notifications' own workflows, no deliveries here.
-    pool(NOTIFICATIONS_TASK_QUEUE, {}, await notificationWorkflows()),
+    pool(NOTIFICATIONS_TASK_QUEUE, {}, await notificationsWorkflowBundle()),
   ]);
   return {
     buildId,
